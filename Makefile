@@ -1,0 +1,23 @@
+# Two commands on a fresh machine:
+#   make setup   create .venv, install wdb, ingest the real archives and print stats
+#   make test    create .venv if needed, install, run the whole test suite
+PY ?= python3
+VENV := .venv
+CORPUS ?= ../shared/corpus/warc
+CC_URL ?= https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/warc/CC-MAIN-20240517233122-20240518023122-00000.warc.gz
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+.PHONY: setup test
+setup: $(VENV)/.installed
+	# exit code 1 (an archive ended partial, e.g. the corpus's clipped record) still prints stats
+	if [ -d "$(CORPUS)" ]; then $(VENV)/bin/wdb ingest wdb.db "$(CORPUS)"; \
+	else $(VENV)/bin/wdb ingest wdb.db "$(CC_URL)"; fi; \
+	rc=$$?; [ $$rc -le 1 ] && $(VENV)/bin/wdb stats wdb.db
+
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q tests

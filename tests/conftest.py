@@ -1,0 +1,62 @@
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+WARC = CORPUS / "warc"
+
+
+def corpus(rel: str) -> Path:
+    p = WARC / rel
+    if not p.exists():
+        pytest.skip(f"corpus file missing: {p}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def corpus_db(tmp_path_factory):
+    """The whole real corpus ingested once with 2 worker processes."""
+    from wdb.db import open_db
+    from wdb.ingest import ingest
+
+    if not WARC.exists():
+        pytest.skip("../shared/corpus/warc not present")
+    path = tmp_path_factory.mktemp("corpus") / "corpus.db"
+    conn = open_db(path)
+    result = ingest(conn, [str(WARC)], workers=2, progress=False, quiet=True)
+    conn.close()
+    return path, result
+
+
+@pytest.fixture
+def db(corpus_db):
+    conn = sqlite3.connect(corpus_db[0])
+    yield conn
+    conn.close()
+
+
+def table_counts(conn) -> dict:
+    tables = ["archives", "archive_chunks", "pages", "media", "media_urls", "archived_media",
+              "alt_matches", "problems"]
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def content_rows(conn) -> dict:
+    """Everything ingest writes, without ids and run-dependent columns: for exact comparisons."""
+    q = {
+        "pages": "SELECT a.name, p.url, p.\"offset\", p.inner, p.length, p.title, p.text, p.flags "
+                 "FROM pages p JOIN archives a ON a.id = p.archive_id",
+        "media": "SELECT p.url, p.\"offset\", m.seq, m.kind, m.url, m.alt, m.pos, m.ctx_start, m.ctx_end "
+                 "FROM media m JOIN pages p ON p.id = m.page_id",
+        "media_urls": "SELECT p.\"offset\", m.seq, u.attr, u.raw, u.url FROM media_urls u "
+                      "JOIN media m ON m.id = u.media_id JOIN pages p ON p.id = m.page_id",
+        "alt_matches": "SELECT p.\"offset\", m.seq, x.side, x.start, x.\"end\", x.kind FROM alt_matches x "
+                       "JOIN media m ON m.id = x.media_id JOIN pages p ON p.id = m.page_id",
+        "archived_media": "SELECT url, \"offset\", sha256, width, height FROM archived_media",
+        "problems": "SELECT \"offset\", kind, message FROM problems",
+        "fts": "SELECT count(*) FROM pages_fts",
+    }
+    return {k: sorted(conn.execute(v).fetchall(), key=repr) for k, v in q.items()}

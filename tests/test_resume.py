@@ -1,0 +1,85 @@
+"""Interrupted ingests resume to exactly the rows of a clean run."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import WARC, content_rows, corpus
+from wdb.db import open_db
+from wdb.ingest import chunk as chunk_mod
+from wdb.ingest import ingest
+from wdb.ingest import store
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return [str(corpus("aut-tests/example.warc.gz")), str(corpus("aut-tests/example.arc.gz")),
+            str(corpus("ipwb-samples/sample-1.warc.gz")), str(corpus("node-warc-tests/books.toscrape.warc"))]
+
+
+def clean_rows(tmp_path, inputs, chunk_bytes):
+    conn = open_db(tmp_path / "clean.db")
+    ingest(conn, inputs, workers=0, progress=False, quiet=True, chunk_bytes=chunk_bytes)
+    return content_rows(conn)
+
+
+def test_sigkill_at_random_points_then_resume(tmp_path, inputs):
+    """Real subprocesses killed with SIGKILL, several times, also during a resumed run."""
+    chunk_mb = 1
+    expected = clean_rows(tmp_path, inputs, 1 << 30)  # unsplit, in-process: the reference
+    db = tmp_path / "killed.db"
+    cmd = [sys.executable, "-m", "wdb.cli", "ingest", str(db), *inputs, "--workers", "2", "--silent",
+           "--chunk-mb", str(chunk_mb)]
+    rng = random.Random(7)
+    kills = 0
+    for attempt in range(6):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.6, 1.6) + 0.2 * attempt)
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            kills += 1
+        p.wait()
+        # workers die with their parent's pipe; give them a moment
+        time.sleep(0.3)
+    assert kills >= 2
+    final = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    conn = open_db(db)
+    assert content_rows(conn) == expected
+    assert conn.execute("SELECT count(*) FROM archives WHERE status = 'done'").fetchone()[0] == len(inputs)
+
+
+class Crash(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("first,second", [(1, None), (2, 1), (3, 2), (5, 1), (4, 3)])
+def test_crash_after_each_commit_point_and_during_the_resume(tmp_path, inputs, monkeypatch, first, second):
+    """A crash right after the k-th committed batch (then again during the resume) loses nothing."""
+    monkeypatch.setattr(chunk_mod, "BATCH_RECORDS", 25)
+    files = inputs[:2]
+    expected = clean_rows(tmp_path, files, 1 << 30)
+    real_write = store.Writer.write
+    budget = {"n": 0}
+
+    def write(self, chunk, prog):
+        real_write(self, chunk, prog)
+        budget["n"] -= 1
+        if budget["n"] == 0:
+            raise Crash()
+
+    monkeypatch.setattr(store.Writer, "write", write)
+    conn = open_db(tmp_path / "crash.db")
+    for k in (first, second):
+        if k is None:
+            continue
+        budget["n"] = k
+        with pytest.raises(Crash):
+            ingest(conn, files, workers=0, progress=False, quiet=True, chunk_bytes=1 << 20)
+    budget["n"] = -1
+    ingest(conn, files, workers=0, progress=False, quiet=True, chunk_bytes=1 << 20)
+    assert content_rows(conn) == expected

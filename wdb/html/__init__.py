@@ -1,0 +1,1 @@
+"""HTML: charset decoding, URL handling and media/text extraction (lexbor via selectolax)."""

@@ -1,0 +1,91 @@
+"""Resolve, filter and canonicalise media URLs; parse srcset."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+_WS = re.compile(r"[\t\n\r\f ]+")
+_LEAD = re.compile(r"[\s,]*")
+_URLTOK = re.compile(r"\S+")
+_DESC = re.compile(r"[^,(]*(?:\([^)]*\)[^,(]*)*")
+
+
+def resolve(base: str, raw: str | None) -> str | None:
+    """Absolute http(s) URL for raw against base, or None (javascript:, data:, broken, empty)."""
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw or raw.startswith("#"):
+        return None
+    try:
+        url = urljoin(base, _WS.sub("", raw) if "\n" in raw or "\t" in raw else raw)
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+        if " " in parts.netloc:
+            return None
+        return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, ""))
+    except (ValueError, UnicodeError):
+        return None
+
+
+def url_key(url: str | None) -> str | None:
+    """Canonical key used to join a media URL with an archived record's Target-URI."""
+    if not url:
+        return None
+    try:
+        p = urlsplit(url.strip())
+        host = (p.hostname or "").lower()
+        if host.startswith("www."):
+            host = host[4:]
+        port = p.port
+    except ValueError:
+        return url
+    scheme = p.scheme.lower()
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    return f"{netloc}{p.path or '/'}{'?' + p.query if p.query else ''}"
+
+
+def parse_srcset(value: str) -> list[tuple[str, str]]:
+    """Candidates (url, descriptor) of a srcset attribute, following the HTML parsing rules."""
+    out = []
+    pos, n = 0, len(value)
+    while pos < n:
+        pos = _LEAD.match(value, pos).end()
+        if pos >= n:
+            break
+        m = _URLTOK.match(value, pos)
+        url = m.group()
+        pos = m.end()
+        if url.endswith(","):
+            url = url.rstrip(",")
+            desc = ""
+        else:
+            d = _DESC.match(value, pos)
+            desc = " ".join(d.group().split())
+            pos = d.end() + 1
+        if url:
+            out.append((url, desc))
+    return out
+
+
+def srcset_weight(desc: str) -> float:
+    """Larger for bigger candidates: 300w -> 300, 2x -> 2000, none -> 1000 (1x)."""
+    try:
+        if desc.endswith("w"):
+            return float(desc[:-1])
+        if desc.endswith("x"):
+            return float(desc[:-1]) * 1000
+    except ValueError:
+        return 0.0
+    return 1000.0
+
+
+def domain(url: str | None) -> str | None:
+    try:
+        h = urlsplit(url or "").hostname
+    except ValueError:
+        return None
+    if h and h.startswith("www."):
+        h = h[4:]
+    return h

@@ -1,0 +1,1 @@
+"""Archive reading: WARC/ARC records and their HTTP payloads."""

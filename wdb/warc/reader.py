@@ -1,0 +1,468 @@
+"""Read WARC and ARC records from gzip or plain files, with exact offsets and resynchronisation.
+
+Neither warcio nor FastWARC survives a corrupt gzip member (both stop the file), and both read a
+truncated record silently.  This reader inflates gzip members itself (zlib, C speed), so it knows
+where every member starts and ends, flags short records (bytes read < Content-Length), and after a
+corrupt member scans for the next member that inflates to a record header.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+RAW_CHUNK = 1 << 16
+MAX_HEADER_BYTES = 1 << 16
+
+_ARC_LINE = re.compile(rb"^(\S+) (\S+) (\d{8,14}) (\S*) (\d+)\s*$")
+
+
+@dataclass
+class Record:
+    """One archive record: headers, block (capped) and where it lives in the file."""
+
+    offset: int  # absolute offset of the gzip member (or of the record in a plain file)
+    length: int  # compressed member length (or record length in a plain file)
+    inner: int  # offset of the record inside the inflated member (0 for one record per member)
+    fmt: str  # "warc" or "arc"
+    headers: dict[str, str]
+    block: bytes  # first max_block bytes of the block
+    block_len: int  # bytes actually present in the file
+    declared_len: int  # Content-Length / ARC length
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rec_type(self) -> str:
+        return self.headers.get("warc-type", "response")
+
+    @property
+    def short(self) -> bool:
+        return self.block_len < self.declared_len
+
+    @property
+    def capped(self) -> bool:
+        return len(self.block) < self.block_len
+
+
+class ArchiveProblem:
+    """A problem that is reported and skipped (the rest of the file is still read)."""
+
+    def __init__(self, offset: int | None, message: str):
+        self.offset = offset
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"@{self.offset}: {self.message}"
+
+
+class _Raw:
+    """Buffered reader over a binary stream that knows absolute positions."""
+
+    def __init__(self, f: BinaryIO, start: int):
+        self.f = f
+        self.buf = b""
+        self.i = 0
+        self.base = start  # absolute offset of buf[0]
+        self.eof = False
+
+    @property
+    def pos(self) -> int:
+        return self.base + self.i
+
+    def fill(self) -> bool:
+        if self.eof:
+            return False
+        data = self.f.read(RAW_CHUNK)
+        if not data:
+            self.eof = True
+            return False
+        self.base += self.i
+        self.buf = self.buf[self.i:] + data
+        self.i = 0
+        return True
+
+    def peek(self, n: int) -> bytes:
+        while len(self.buf) - self.i < n and self.fill():
+            pass
+        return self.buf[self.i:self.i + n]
+
+    def find(self, needle: bytes, limit: int) -> int:
+        """Advance to the next occurrence of needle (absolute pos) or -1 after `limit` bytes/EOF."""
+        scanned = 0
+        while True:
+            j = self.buf.find(needle, self.i)
+            if j >= 0:
+                self.i = j
+                return self.pos
+            keep = max(len(self.buf) - len(needle) + 1, self.i)
+            scanned += keep - self.i
+            self.i = keep
+            if scanned > limit or not self.fill():
+                return -1
+
+
+class _Member:
+    """File-like view of one gzip member, inflated on demand (or of a plain file)."""
+
+    def __init__(self, raw: _Raw, gz: bool):
+        self.raw = raw
+        self.gz = gz
+        self.start = raw.pos
+        self.d = zlib.decompressobj(31) if gz else None
+        self.out = b""
+        self.o = 0
+        self.done = False
+        self.produced = 0  # inflated bytes handed out so far (== position inside the member)
+        self.error: str | None = None
+        self.truncated = False
+
+    def _more(self, want: int) -> bool:
+        if self.done:
+            return False
+        raw = self.raw
+        if not self.gz:
+            if raw.i >= len(raw.buf) and not raw.fill():
+                self.done = True
+                return False
+            chunk = raw.buf[raw.i:]
+            raw.i = len(raw.buf)
+            self.out = self.out[self.o:] + chunk
+            self.o = 0
+            return True
+        while True:
+            if raw.i >= len(raw.buf) and not raw.fill():
+                self.done = True
+                self.truncated = True
+                return False
+            data = memoryview(raw.buf)[raw.i:]
+            try:
+                got = self.d.decompress(data, max(want, RAW_CHUNK))
+            except zlib.error as e:
+                self.done = True
+                self.error = f"corrupt gzip member: {e}"
+                return False
+            if self.d.eof:  # unconsumed_tail is stale once the member has ended
+                raw.i += len(data) - len(self.d.unused_data)
+                self.done = True
+            else:
+                raw.i += len(data) - len(self.d.unconsumed_tail)
+            if got:
+                self.out = self.out[self.o:] + got
+                self.o = 0
+                return True
+            if self.done:
+                return False
+
+    def readline(self, limit: int = MAX_HEADER_BYTES) -> bytes:
+        while True:
+            j = self.out.find(b"\n", self.o, self.o + limit)
+            if j >= 0:
+                line = self.out[self.o:j + 1]
+                self.o = j + 1
+                self.produced += len(line)
+                return line
+            if len(self.out) - self.o >= limit or not self._more(RAW_CHUNK):
+                line = self.out[self.o:self.o + limit]
+                self.o += len(line)
+                self.produced += len(line)
+                return line
+
+    def read(self, n: int) -> bytes:
+        while len(self.out) - self.o < n and self._more(n - (len(self.out) - self.o)):
+            pass
+        data = self.out[self.o:self.o + n]
+        self.o += len(data)
+        self.produced += len(data)
+        return data
+
+    def skip(self, n: int, sink=None) -> int:
+        """Discard up to n bytes (feeding them to sink.update if given); return bytes skipped."""
+        left = n
+        while left > 0:
+            if self.o >= len(self.out) and not self._more(min(left, 1 << 20)):
+                break
+            take = self.out[self.o:self.o + left]
+            if sink is not None:
+                sink.update(take)
+            self.o += len(take)
+            left -= len(take)
+        self.produced += n - left
+        return n - left
+
+    def peek(self, n: int) -> bytes:
+        while len(self.out) - self.o < n and self._more(n):
+            pass
+        return self.out[self.o:self.o + n]
+
+    def resync(self, pattern: bytes) -> bool:
+        """Skip to just after the next occurrence of pattern's first byte (plain files)."""
+        while True:
+            j = self.out.find(pattern, self.o)
+            if j >= 0:
+                self.produced += j + 1 - self.o
+                self.o = j + 1
+                return True
+            keep = max(len(self.out) - len(pattern), self.o)
+            self.produced += keep - self.o
+            self.o = keep
+            if not self._more(RAW_CHUNK):
+                return False
+
+    def at_end(self) -> bool:
+        if self.o < len(self.out):
+            return False
+        return not self._more(1)
+
+    def drain(self) -> None:
+        """Inflate to the end of the member without keeping the bytes."""
+        while not self.done:
+            self.out, self.o = b"", 0
+            self._more(1 << 20)
+        self.out, self.o = b"", 0
+
+
+def _parse_headers(lines: list[bytes]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    last = None
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and last:
+            headers[last] += " " + line.strip().decode("utf-8", "replace")
+            continue
+        k, sep, v = line.partition(b":")
+        if not sep:
+            continue
+        last = k.strip().decode("latin-1").lower()
+        headers[last] = v.strip().decode("utf-8", "replace")
+    return headers
+
+
+def looks_like_record(head: bytes) -> bool:
+    """True if bytes start like a WARC record or an ARC record line."""
+    if head.startswith(b"WARC/"):
+        return True
+    line = head.split(b"\n", 1)[0]
+    return bool(_ARC_LINE.match(line.rstrip(b"\r"))) or line.startswith(b"filedesc://")
+
+
+def _inflates_to_record(raw: _Raw) -> bool:
+    head = raw.peek(4096)
+    try:
+        d = zlib.decompressobj(31)
+        out = d.decompress(head, 512)
+    except zlib.error:
+        return False
+    return looks_like_record(out.lstrip(b"\r\n"))
+
+
+def find_member(raw: _Raw, limit: int = 1 << 62) -> int:
+    """Move raw to the next gzip member that inflates to a record header; return its offset or -1."""
+    while True:
+        pos = raw.find(GZIP_MAGIC, limit)
+        if pos < 0:
+            return -1
+        if _inflates_to_record(raw):
+            return pos
+        raw.i += 1
+
+
+def is_gzip(head: bytes) -> bool:
+    return head[:3] == GZIP_MAGIC
+
+
+class ArchiveReader:
+    """Iterate records of one archive stream from `start`, resuming after `skip` records.
+
+    Yields Record objects and ArchiveProblem instances (problems are yielded, never raised, so a
+    bad record never stops the file).  `end` bounds the offsets at which new members may start.
+    """
+
+    def __init__(self, f: BinaryIO, start: int = 0, end: int | None = None, skip: int = 0,
+                 max_block: int = 8 << 20, cap_for=None, gz: bool | None = None):
+        self.raw = _Raw(f, start)
+        self.start = start
+        self.end = end
+        self.skip = skip
+        self.max_block = max_block
+        self.cap_for = cap_for  # optional: headers -> block cap for this record
+        self.member_start = start
+        self.in_member = 0  # records already produced from the current member
+        self.plain_next = start  # plain files: offset just after the last record
+        # a reader that starts inside a file must be told whether the file is gzip
+        self.gz = is_gzip(self.raw.peek(3)) if gz is None else gz
+
+    # position to resume from after the last yielded record: (member offset, records to skip)
+    @property
+    def resume(self) -> tuple[int, int]:
+        if not self.gz:
+            return self.plain_next, 0
+        return self.member_start, self.in_member
+
+    def __iter__(self) -> Iterator[Record | ArchiveProblem]:
+        raw = self.raw
+        if self.gz and self.start > 0:
+            if find_member(raw) < 0:
+                return
+        while True:
+            if self.end is not None and raw.pos >= self.end:
+                return
+            if not raw.peek(1):
+                return
+            if self.gz and not is_gzip(raw.peek(3)):
+                bad = raw.pos
+                if find_member(raw) < 0:
+                    yield ArchiveProblem(bad, f"no gzip member after this offset; rest of file skipped")
+                    return
+                yield ArchiveProblem(bad, f"{raw.pos - bad} bytes of garbage skipped before next gzip member")
+                continue
+            member = _Member(raw, self.gz)
+            self.member_start = member.start
+            self.in_member = 0
+            skip, self.skip = self.skip, 0
+            yield from self._records(member, skip)
+            if member.error or (member.truncated and self.gz):
+                msg = member.error or "truncated gzip member (file ends inside it)"
+                yield ArchiveProblem(member.start, f"{msg}")
+                if member.error:
+                    # resynchronise at the next member after the corrupt one's start
+                    self._rewind_to(member.start + 1)
+                    if find_member(raw) < 0:
+                        return
+            if not self.gz:
+                return
+
+    def _rewind_to(self, pos: int) -> None:
+        raw = self.raw
+        if raw.base <= pos <= raw.base + len(raw.buf):
+            raw.i = pos - raw.base
+        else:
+            try:
+                raw.f.seek(pos)
+            except (AttributeError, OSError, ValueError):
+                raw.i = len(raw.buf)  # stream: cannot go back; scan on from here
+                return
+            raw.buf, raw.i, raw.base, raw.eof = b"", 0, pos, False
+
+    def _records(self, m: _Member, skip: int) -> Iterator[Record | ArchiveProblem]:
+        while True:
+            line = m.readline()
+            while line in (b"\r\n", b"\n"):
+                line = m.readline()
+            inner = m.produced - len(line)
+            if not line:
+                return
+            if line.startswith(b"WARC/"):
+                rec = self._warc(m, inner, line)
+            else:
+                rec = self._arc(m, inner, line)
+            if isinstance(rec, ArchiveProblem):
+                yield rec
+                if self.gz:
+                    m.drain()
+                    return
+                if not m.resync(b"\nWARC/"):
+                    return
+                continue
+            # consume the record separator so that a member's end can be seen
+            while m.peek(1) in (b"\r", b"\n"):
+                m.read(1)
+            if self.gz and inner == 0 and m.at_end():
+                rec.length = self.raw.pos - m.start
+            self.plain_next = self.start + m.produced
+            if skip:
+                skip -= 1
+                self.in_member += 1
+                continue
+            self.in_member += 1
+            yield rec
+
+    def _block(self, m: _Member, n: int, headers: dict) -> tuple[bytes, int]:
+        cap = min(n, self.cap_for(headers) if self.cap_for else self.max_block)
+        block = m.read(cap)
+        got = len(block)
+        if got == cap and n > cap:
+            got += m.skip(n - cap)
+        return block, got
+
+    def _warc(self, m: _Member, inner: int, first: bytes):
+        lines = []
+        size = 0
+        while True:
+            line = m.readline()
+            if not line:
+                break
+            size += len(line)
+            if line in (b"\r\n", b"\n"):
+                break
+            if size > MAX_HEADER_BYTES:
+                return ArchiveProblem(m.start, f"WARC header over {MAX_HEADER_BYTES} bytes")
+            lines.append(line.rstrip(b"\r\n"))
+        headers = _parse_headers(lines)
+        try:
+            n = int(headers.get("content-length", ""))
+        except ValueError:
+            return ArchiveProblem(m.start, f"WARC record without a valid Content-Length")
+        problems: list[str] = []
+        block, got = self._block(m, n, headers)
+        rec = Record(m.start, 0, inner, "warc", headers, block, got, n, problems)
+        if not self.gz:
+            rec.offset, rec.inner, rec.length = self.start + inner, 0, m.produced - inner
+        if got < n:
+            problems.append(f"short record: {got} of {n} declared bytes")
+        return rec
+
+    def _arc(self, m: _Member, inner: int, first: bytes):
+        line = first.rstrip(b"\r\n")
+        if line.startswith(b"filedesc://"):
+            parts = line.split(b" ")
+            try:
+                n = int(parts[-1])
+            except ValueError:
+                return ArchiveProblem(m.start, f"bad ARC file header")
+            got = m.skip(n)
+            return Record(m.start, 0, inner, "arc", {"warc-type": "warcinfo"}, b"", got, n)
+        mt = _ARC_LINE.match(line)
+        if not mt:
+            snippet = line[:40].decode("latin-1")
+            return ArchiveProblem(m.start, f"not a WARC/ARC record header: {snippet!r}")
+        url, ip, date, mime, n = mt.groups()
+        n = int(n)
+        headers = {
+            "warc-type": "response",
+            "warc-target-uri": url.decode("utf-8", "replace"),
+            "warc-date": _arc_date(date.decode()),
+            "warc-ip-address": ip.decode(),
+            "content-type": "application/http; msgtype=response",
+            "arc-mime": mime.decode("latin-1"),
+        }
+        problems: list[str] = []
+        block, got = self._block(m, n, headers)
+        rec = Record(m.start, 0, inner, "arc", headers, block, got, n, problems)
+        if not self.gz:
+            rec.offset, rec.inner, rec.length = self.start + inner, 0, m.produced - inner
+        if got < n:
+            problems.append(f"short record: {got} of {n} declared bytes")
+        return rec
+
+
+def _arc_date(d: str) -> str:
+    d = d.ljust(14, "0")
+    return f"{d[0:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:14]}Z"
+
+
+def read_record_at(path: str, offset: int, inner: int = 0, max_block: int = 64 << 20) -> Record:
+    """Re-read one record from a pointer (file, offset, inner) with a NEW reader."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        raw = _Raw(f, offset)
+        gz = is_gzip(raw.peek(3))
+        m = _Member(raw, gz)
+        if inner:
+            m.skip(inner)
+        rdr = ArchiveReader(f, offset, max_block=max_block)
+        line = m.readline()
+        rec = rdr._warc(m, inner, line) if line.startswith(b"WARC/") else rdr._arc(m, inner, line)
+        if isinstance(rec, ArchiveProblem) or rec is None:
+            raise ValueError(f"no record at {path}@{offset}")
+        return rec
