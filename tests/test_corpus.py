@@ -1,5 +1,4 @@
 """Real archives from ../shared/corpus/warc: values checked against independent sources."""
-import gzip
 import json
 import sqlite3
 

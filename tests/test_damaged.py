@@ -1,7 +1,6 @@
 """A corpus of damaged archives, built from the real files: every problem is reported, nothing
 else is lost, and a bad file never stops the run."""
 import gzip
-import sqlite3
 
 import pytest
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 from functools import partial
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

@@ -41,7 +41,6 @@ def url_key(url: str | None) -> str | None:
         port = p.port
     except ValueError:
         return url
-    scheme = p.scheme.lower()
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     return f"{netloc}{p.path or '/'}{'?' + p.query if p.query else ''}"
 

@@ -66,6 +66,8 @@ class Supervisor:
     def run(self, chunks: list[Chunk], on_progress: Callable[[Chunk, Progress], None],
             on_failure: Callable[[Chunk, int | None, str, str], bool]) -> None:
         """Process chunks. on_failure(chunk, offset, kind, message) -> retry the chunk?"""
+        if not chunks:
+            return
         queue = deque(chunks)
         self.workers = [self._spawn() for _ in range(min(self.n, max(1, len(chunks))))]
         try:

@@ -279,13 +279,12 @@ class ArchiveReader:
     """
 
     def __init__(self, f: BinaryIO, start: int = 0, end: int | None = None, skip: int = 0,
-                 max_block: int = 8 << 20, cap_for=None, gz: bool | None = None):
+                 max_block: int = 8 << 20, gz: bool | None = None):
         self.raw = _Raw(f, start)
         self.start = start
         self.end = end
         self.skip = skip
         self.max_block = max_block
-        self.cap_for = cap_for  # optional: headers -> block cap for this record
         self.member_start = start
         self.in_member = 0  # records already produced from the current member
         self.plain_next = start  # plain files: offset just after the last record
@@ -312,7 +311,7 @@ class ArchiveReader:
             if self.gz and not is_gzip(raw.peek(3)):
                 bad = raw.pos
                 if find_member(raw) < 0:
-                    yield ArchiveProblem(bad, f"no gzip member after this offset; rest of file skipped")
+                    yield ArchiveProblem(bad, "no gzip member after this offset; rest of file skipped")
                     return
                 yield ArchiveProblem(bad, f"{raw.pos - bad} bytes of garbage skipped before next gzip member")
                 continue
@@ -378,7 +377,7 @@ class ArchiveReader:
             yield rec
 
     def _block(self, m: _Member, n: int, headers: dict) -> tuple[bytes, int]:
-        cap = min(n, self.cap_for(headers) if self.cap_for else self.max_block)
+        cap = min(n, self.max_block)
         block = m.read(cap)
         got = len(block)
         if got == cap and n > cap:
@@ -402,7 +401,7 @@ class ArchiveReader:
         try:
             n = int(headers.get("content-length", ""))
         except ValueError:
-            return ArchiveProblem(m.start, f"WARC record without a valid Content-Length")
+            return ArchiveProblem(m.start, "WARC record without a valid Content-Length")
         problems: list[str] = []
         block, got = self._block(m, n, headers)
         rec = Record(m.start, 0, inner, "warc", headers, block, got, n, problems)
@@ -419,7 +418,7 @@ class ArchiveReader:
             try:
                 n = int(parts[-1])
             except ValueError:
-                return ArchiveProblem(m.start, f"bad ARC file header")
+                return ArchiveProblem(m.start, "bad ARC file header")
             got = m.skip(n)
             return Record(m.start, 0, inner, "arc", {"warc-type": "warcinfo"}, b"", got, n)
         mt = _ARC_LINE.match(line)
