@@ -178,6 +178,42 @@ def test_full_text_search(db):
     assert n == 1
 
 
+def test_query_command_streams_rows(corpus_db):
+    import csv
+    import io
+
+    from click.testing import CliRunner
+
+    from wdb.cli import cli
+
+    path = str(corpus_db[0])
+    res = CliRunner().invoke(cli, ["query", path, "alt_pairs", "-p", "min_words", "4", "--csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert rows and all(len(r["alt_text"].split()) >= 4 for r in rows)
+    res = CliRunner().invoke(cli, ["query", path, "media_urls", "-p", "kind", "audio", "--json"])
+    urls = json.loads(res.output)
+    assert len({u["url"] for u in urls}) == len(urls) > 100
+    res = CliRunner().invoke(cli, ["query", path, "domains", "--nl"])
+    doms = [json.loads(line) for line in res.output.splitlines()]
+    books = [d for d in doms if d["domain"] == "books.toscrape.com"][0]
+    assert (books["pages"], books["images"], books["images_with_alt"]) == (1, 20, 20)
+    res = CliRunner().invoke(cli, ["query", path, "alt_pairs"])
+    assert res.exit_code == 2 and "-p min_words" in res.output
+    res = CliRunner().invoke(cli, ["query", path, "nope"])
+    assert res.exit_code == 2 and "known: alt_in_context" in res.output
+
+
+def test_every_query_file_has_headers_and_runs(db):
+    from wdb import queries
+
+    values = {"min_words": "3", "min_score": "0.6", "kind": "image"}
+    for q in queries.all_queries():
+        assert q.title != q.name and q.description, q.name
+        cols, rows = queries.run(db, q, {p: values[p] for p in q.params})
+        assert list(rows), q.name
+
+
 def test_query_files_run_on_the_real_corpus(db):
     from conftest import ROOT
 

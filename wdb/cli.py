@@ -115,5 +115,46 @@ def stats(db_path: str, as_json: bool) -> None:
             click.echo(f"{k:<{width}}  {v:>10,}")
 
 
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.argument("name")
+@click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A :parameter and its value.")
+@click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
+@click.option("--json", "fmt", flag_value="json", help="A JSON array of objects.")
+@click.option("--nl", "fmt", flag_value="nl", default=True, help="One JSON object per line (default).")
+def query(db_path: str, name: str, params, fmt: str) -> None:
+    """Run a query file from queries/ (by name) or any .sql file, streaming rows to stdout.
+
+    Example:
+
+    \b
+        wdb query wdb.db alt_pairs -p min_words 3 --csv > pairs.csv
+    """
+    import csv
+
+    from . import queries
+
+    conn = _open(db_path)
+    try:
+        q = queries.find(name)
+        cols, rows = queries.run(conn, q, dict(params))
+    except WdbError as e:
+        raise click.UsageError(str(e)) from e
+    out = sys.stdout
+    if fmt == "csv":
+        w = csv.writer(out)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(r)
+    elif fmt == "json":
+        out.write("[")
+        for i, r in enumerate(rows):
+            out.write(("," if i else "") + "\n" + json.dumps(dict(zip(cols, r)), ensure_ascii=False))
+        out.write("\n]\n")
+    else:
+        for r in rows:
+            out.write(json.dumps(dict(zip(cols, r)), ensure_ascii=False) + "\n")
+
+
 if __name__ == "__main__":
     cli()
