@@ -39,7 +39,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path, inputs):
     rng = random.Random(7)
     kills, seen = 0, []
     total = len(expected["pages"])
-    for attempt in range(5):
+    for _ in range(5):
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.5, 1.1))
         if p.poll() is None:

@@ -149,11 +149,11 @@ def query(db_path: str, name: str, params, fmt: str) -> None:
     elif fmt == "json":
         out.write("[")
         for i, r in enumerate(rows):
-            out.write(("," if i else "") + "\n" + json.dumps(dict(zip(cols, r)), ensure_ascii=False))
+            out.write(("," if i else "") + "\n" + json.dumps(dict(zip(cols, r, strict=True)), ensure_ascii=False))
         out.write("\n]\n")
     else:
         for r in rows:
-            out.write(json.dumps(dict(zip(cols, r)), ensure_ascii=False) + "\n")
+            out.write(json.dumps(dict(zip(cols, r, strict=True)), ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
