@@ -12,12 +12,18 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: setup test
+.PHONY: setup test browser
 setup: $(VENV)/.installed
 	# exit code 1 (an archive ended partial, e.g. the corpus's clipped record) still prints stats
 	if [ -d "$(CORPUS)" ]; then $(VENV)/bin/wdb ingest wdb.db "$(CORPUS)"; \
 	else $(VENV)/bin/wdb ingest wdb.db "$(CC_URL)"; fi; \
 	rc=$$?; [ $$rc -le 1 ] && $(VENV)/bin/wdb stats wdb.db
 
-test: $(VENV)/.installed
+# headless Chromium + ChromeDriver (Debian packages) for the browser test
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(VENV)/.installed browser
 	$(VENV)/bin/python -m pytest -q tests

@@ -1,5 +1,6 @@
 -- wdb schema, part 1: archives, pages, media and where they came from.
 
+-- one row per command run: what it was asked, what it did, how long it took
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     command TEXT NOT NULL,
@@ -43,12 +44,13 @@ CREATE TABLE archive_chunks (
     PRIMARY KEY (archive_id, start)
 );
 
+-- one row per HTML capture (response or resource record)
 CREATE TABLE pages (
     id INTEGER PRIMARY KEY,
     archive_id INTEGER NOT NULL REFERENCES archives(id),
     record_id TEXT,                    -- WARC-Record-ID
-    url TEXT NOT NULL,
-    domain TEXT,
+    url TEXT NOT NULL,                 -- WARC-Target-URI of the capture
+    domain TEXT,                       -- host without www.
     "offset" INTEGER NOT NULL,         -- of the gzip member (or the record in a plain file)
     length INTEGER,                    -- compressed length; 0 when several records share a member
     inner INTEGER NOT NULL DEFAULT 0,  -- offset of the record inside the inflated member
@@ -67,6 +69,7 @@ CREATE INDEX pages_archive ON pages(archive_id, "offset");
 CREATE INDEX pages_url ON pages(url);
 CREATE INDEX pages_domain ON pages(domain);
 
+-- one row per image, audio, video or embed item on a page, in page order
 CREATE TABLE media (
     id INTEGER PRIMARY KEY,
     page_id INTEGER NOT NULL REFERENCES pages(id),
@@ -110,15 +113,16 @@ CREATE TABLE archived_media (
     inner INTEGER NOT NULL DEFAULT 0,
     captured_at TEXT,
     http_status INTEGER,
-    mime TEXT,
+    mime TEXT,                         -- from Content-Type, or sniffed from the bytes
     bytes INTEGER,                     -- payload bytes (decoded)
-    sha256 TEXT,
-    width INTEGER,
+    sha256 TEXT,                       -- of the payload
+    width INTEGER,                     -- pixels, from the image header
     height INTEGER,
-    flags TEXT
+    flags TEXT                         -- short, capped, truncated
 );
 CREATE INDEX archived_media_url_key ON archived_media(url_key);
 
+-- items whose alt text reappears in the text around them: weak labels for the span extractor
 CREATE TABLE alt_matches (
     media_id INTEGER PRIMARY KEY REFERENCES media(id),
     side TEXT NOT NULL,                -- before | after
@@ -128,6 +132,7 @@ CREATE TABLE alt_matches (
     score REAL NOT NULL
 );
 
+-- every problem met while reading: one row each, also printed as one line on stderr
 CREATE TABLE problems (
     id INTEGER PRIMARY KEY,
     run_id INTEGER REFERENCES runs(id),
@@ -158,5 +163,5 @@ SELECT m.id AS media_id, a.id AS archived_media_id, a.archive_id, a."offset", a.
        a.mime, a.sha256, a.width, a.height, a.bytes
 FROM media m JOIN archived_media a ON a.url_key = m.url_key;
 
-CREATE VIRTUAL TABLE media_fts USING fts5(alt, title, figcaption, content='media', content_rowid='id');
-CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content='pages', content_rowid='id');
+CREATE VIRTUAL TABLE media_fts USING fts5(alt, title, figcaption, content="media", content_rowid='id');
+CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content="pages", content_rowid='id');

@@ -35,12 +35,12 @@ CREATE TABLE archived_media (
     inner INTEGER NOT NULL DEFAULT 0,
     captured_at TEXT,
     http_status INTEGER,
-    mime TEXT,
+    mime TEXT,                         -- from Content-Type, or sniffed from the bytes
     bytes INTEGER,                     -- payload bytes (decoded)
-    sha256 TEXT,
-    width INTEGER,
+    sha256 TEXT,                       -- of the payload
+    width INTEGER,                     -- pixels, from the image header
     height INTEGER,
-    flags TEXT
+    flags TEXT                         -- short, capped, truncated
 );
 CREATE TABLE archives (
     id INTEGER PRIMARY KEY,
@@ -78,7 +78,7 @@ CREATE TABLE media (
     ctx_end INTEGER,                   -- end of the context window after
     UNIQUE (page_id, seq)
 );
-CREATE VIRTUAL TABLE media_fts USING fts5(alt, title, figcaption, content='media', content_rowid='id');
+CREATE VIRTUAL TABLE media_fts USING fts5(alt, title, figcaption, content="media", content_rowid='id');
 CREATE TABLE media_urls (
     media_id INTEGER NOT NULL REFERENCES media(id),
     attr TEXT NOT NULL,
@@ -90,8 +90,8 @@ CREATE TABLE pages (
     id INTEGER PRIMARY KEY,
     archive_id INTEGER NOT NULL REFERENCES archives(id),
     record_id TEXT,                    -- WARC-Record-ID
-    url TEXT NOT NULL,
-    domain TEXT,
+    url TEXT NOT NULL,                 -- WARC-Target-URI of the capture
+    domain TEXT,                       -- host without www.
     "offset" INTEGER NOT NULL,         -- of the gzip member (or the record in a plain file)
     length INTEGER,                    -- compressed length; 0 when several records share a member
     inner INTEGER NOT NULL DEFAULT 0,  -- offset of the record inside the inflated member
@@ -106,7 +106,7 @@ CREATE TABLE pages (
     body_bytes INTEGER,
     flags TEXT                         -- comma list: short, capped, text_capped, truncated, ...
 );
-CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content='pages', content_rowid='id');
+CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content="pages", content_rowid='id');
 CREATE TABLE problems (
     id INTEGER PRIMARY KEY,
     run_id INTEGER REFERENCES runs(id),
@@ -141,3 +141,19 @@ SELECT
     substr(p.text, m.pos + 1, m.ctx_end - m.pos) AS text_after
 FROM media m JOIN pages p ON p.id = m.page_id
 WHERE m.pos IS NOT NULL;
+CREATE VIEW media_items AS
+SELECT
+    m.id AS media_id,       -- the media item (links to its page in wdb serve)
+    m.kind,                 -- image | audio | video | embed
+    m.tag,                  -- element that held it
+    m.url,                  -- resolved URL of the item
+    m.alt,                  -- alt text
+    m.figcaption,           -- caption of the enclosing <figure>
+    p.id AS page_id,        -- page the item is on
+    p.url AS page_url,      -- URL of that page
+    p.domain,               -- page domain (www. dropped)
+    p.lang,                 -- declared page language
+    p.http_status,          -- HTTP status of the page capture
+    EXISTS (SELECT 1 FROM alt_matches x WHERE x.media_id = m.id) AS alt_in_context, -- 1 when the alt reappears nearby
+    EXISTS (SELECT 1 FROM archived_media a WHERE a.url_key = m.url_key) AS archived -- 1 when an archive holds its bytes
+FROM media m JOIN pages p ON p.id = m.page_id;

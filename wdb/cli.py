@@ -117,6 +117,27 @@ def stats(db_path: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (127.0.0.1: this machine only).")
+@click.option("--port", "-p", default=8001, show_default=True, type=int, help="Port to listen on.")
+def serve(db_path: str, host: str, port: int) -> None:
+    """Browse the database in Datasette: media pages with thumbnails, contexts and matches.
+
+    Read-only: arbitrary SQL cannot write, SQL time limit 1 s.
+
+    Example:
+
+    \b
+        wdb serve wdb.db --port 8001
+    """
+    from .serve import serve as run_serve
+
+    _open(db_path).close()  # apply migrations first
+    click.echo(f"wdb: serving {db_path} on http://{host}:{port}/", err=True)
+    run_serve(db_path, host=host, port=port)
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("name")
 @click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A :parameter and its value.")
 @click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")

@@ -450,18 +450,25 @@ def _arc_date(d: str) -> str:
     return f"{d[0:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:14]}Z"
 
 
+def read_record(f: BinaryIO, offset: int, inner: int = 0, max_block: int = 64 << 20) -> Record:
+    """Read the record at a pointer from a stream positioned at offset, with a NEW reader."""
+    raw = _Raw(f, offset)
+    gz = is_gzip(raw.peek(3))
+    m = _Member(raw, gz)
+    if inner:
+        m.skip(inner)
+    rdr = ArchiveReader(f, offset, max_block=max_block, gz=gz)
+    line = m.readline()
+    while line in (b"\r\n", b"\n"):
+        line = m.readline()
+    rec = rdr._warc(m, inner, line) if line.startswith(b"WARC/") else rdr._arc(m, inner, line)
+    if isinstance(rec, ArchiveProblem) or rec is None:
+        raise ValueError(f"no record at offset {offset}: {rec}")
+    return rec
+
+
 def read_record_at(path: str, offset: int, inner: int = 0, max_block: int = 64 << 20) -> Record:
-    """Re-read one record from a pointer (file, offset, inner) with a NEW reader."""
+    """Re-read one record from a pointer (file, offset, inner)."""
     with open(path, "rb") as f:
         f.seek(offset)
-        raw = _Raw(f, offset)
-        gz = is_gzip(raw.peek(3))
-        m = _Member(raw, gz)
-        if inner:
-            m.skip(inner)
-        rdr = ArchiveReader(f, offset, max_block=max_block)
-        line = m.readline()
-        rec = rdr._warc(m, inner, line) if line.startswith(b"WARC/") else rdr._arc(m, inner, line)
-        if isinstance(rec, ArchiveProblem) or rec is None:
-            raise ValueError(f"no record at {path}@{offset}")
-        return rec
+        return read_record(f, offset, inner, max_block)

@@ -1,0 +1,216 @@
+"""wdb serve: Datasette pages, canned queries, media pages, archived bytes, safety, a real browser."""
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from wdb import queries
+from wdb.serve import make_datasette
+
+PARAMS = {"min_words": "3", "min_score": "0.6", "kind": "image", "min_images": "3", "max_images": "5"}
+
+
+@pytest.fixture(scope="module")
+def ds(corpus_db):
+    return make_datasette(corpus_db[0])
+
+
+@pytest.fixture(scope="module")
+def name(corpus_db):
+    return corpus_db[0].stem
+
+
+def get(ds, path):
+    return asyncio.run(ds.client.get(path))
+
+
+def books_item(db, alt="Tipping the Velvet"):
+    return db.execute("SELECT m.id FROM media m WHERE m.alt = ?", (alt,)).fetchone()[0]
+
+
+def test_tables_views_and_row_pages_render(ds, name, db):
+    for table in ("archives", "archive_chunks", "pages", "media", "media_urls", "archived_media", "alt_matches",
+                  "problems", "runs", "media_items", "media_context", "media_archived"):
+        r = get(ds, f"/{name}/{table}")
+        assert r.status_code == 200, table
+    page_id = db.execute("SELECT min(id) FROM pages").fetchone()[0]
+    assert get(ds, f"/{name}/pages/{page_id}").status_code == 200
+    assert get(ds, "/").status_code == 200 and get(ds, f"/{name}").status_code == 200
+
+
+def test_descriptions_and_facets_from_metadata(ds, name):
+    meta = get(ds, "/-/metadata.json").json()
+    tables = meta["databases"][name]["tables"]
+    assert tables["media"]["columns"]["pos"].startswith("character offset in pages.text")
+    assert "weak labels" in tables["alt_matches"]["description"]
+    html = get(ds, f"/{name}/media").text
+    assert "one row per image, audio, video or embed item" in html
+    data = get(ds, f"/{name}/media_items.json?_facet_size=50").json()
+    facets = data["facet_results"]
+    assert {"kind", "domain", "lang"} <= set(facets)
+    kinds = {v["value"]: v["count"] for v in facets["kind"]["results"]}
+    assert kinds["image"] == data["filtered_table_rows_count"] - sum(v for k, v in kinds.items() if k != "image")
+    assert any(v["value"] == "books.toscrape.com" and v["count"] == 20 for v in facets["domain"]["results"])
+    status = get(ds, f"/{name}/archives.json").json()["facet_results"]["status"]["results"]
+    assert {v["value"] for v in status} == {"done", "partial"}
+
+
+def test_full_text_search(ds, name):
+    rows = get(ds, f"/{name}/media.json?_search=velvet&_shape=array").json()
+    assert [r["alt"] for r in rows] == ["Tipping the Velvet"]
+    rows = get(ds, f"/{name}/pages.json?_search=Escopete&_shape=array&_col=url").json()
+    assert [r["url"] for r in rows] == ["https://an.wikipedia.org/wiki/Escopete"]
+
+
+def test_every_canned_query_runs_with_its_parameters(ds, name):
+    meta = get(ds, "/-/metadata.json").json()["databases"][name]["queries"]
+    files = queries.all_queries()
+    assert set(meta) == {q.name for q in files} and len(files) >= 6
+    for q in files:
+        args = "&".join(f"{p}={PARAMS[p]}" for p in q.params)
+        html = get(ds, f"/{name}/{q.name}")
+        assert html.status_code == 200
+        for p in q.params:  # each :parameter is a form field
+            assert f'name="{p}"' in html.text, (q.name, p)
+        rows = get(ds, f"/{name}/{q.name}.json?_shape=array&{args}").json()
+        assert rows, q.name
+        if q.name == "interleaved_pages":
+            assert all(r["images"] >= 3 and len(json.loads(r["first_images"])) <= 5 for r in rows)
+        if q.name == "context_samples":
+            assert all(r["kind"] == "image" for r in rows) and any(r["text_before"] for r in rows)
+
+
+def test_query_results_show_thumbnails_and_item_links(ds, name):
+    html = get(ds, f"/{name}/alt_pairs?min_words=4").text
+    assert "/-/wdb/thumb/" in html and "/-/wdb/media/" in html
+    html = get(ds, f"/{name}/media?kind=image&_size=5").text
+    assert html.count("/-/wdb/thumb/") == 5
+
+
+def test_media_page_shows_picture_context_match_and_provenance(ds, db):
+    mid = books_item(db)
+    html = get(ds, f"/-/wdb/media/{mid}").text
+    assert f'src="/-/wdb/thumb/{mid}"' in html
+    assert '<mark class="alt-match"' in html and ">Tipping the Velvet</mark>" in html
+    assert "books.toscrape.warc" in html and "WARC-Record-ID" in html and "image/jpeg" in html
+    assert "http://books.toscrape.com/" in html
+    assert get(ds, "/-/wdb/media/99999999").status_code == 404
+
+
+def test_extension_points_add_highlights_and_sections(ds, db, monkeypatch):
+    from wdb.serve import media_page
+
+    mid = books_item(db, "Soumission")
+    monkeypatch.setattr(media_page, "HIGHLIGHTS", media_page.HIGHLIGHTS + [
+        lambda conn, m: [media_page.Highlight(0, 5, "span", "predicted span")] if m == mid else []])
+    monkeypatch.setattr(media_page, "SECTIONS", media_page.SECTIONS + [
+        lambda conn, m: media_page.Section("CLIP scores", [("ViT-B-32 alt", 0.31)])])
+    html = get(ds, f"/-/wdb/media/{mid}").text
+    assert "CLIP scores" in html and "0.31" in html
+    ctx = db.execute("SELECT ctx_start FROM media WHERE id = ?", (mid,)).fetchone()[0]
+    assert ('<mark class="span"' in html) == (ctx == 0)
+
+
+def test_archived_bytes_and_thumbnails(ds, db):
+    mid = books_item(db)
+    aid, sha, mime = db.execute(
+        "SELECT archived_media_id, sha256, mime FROM media_archived WHERE media_id = ?", (mid,)).fetchone()
+    r = get(ds, f"/-/wdb/archived/{aid}")
+    assert r.status_code == 200 and r.headers["content-type"] == mime == "image/jpeg"
+    assert hashlib.sha256(r.content).hexdigest() == sha
+    assert r.headers["content-security-policy"] == "sandbox"
+    t = get(ds, f"/-/wdb/thumb/{mid}")
+    assert t.status_code == 200 and hashlib.sha256(t.content).hexdigest() == sha
+    # not archived: the thumbnail redirects to the item's URL
+    other, url = db.execute("SELECT m.id, m.url FROM media m WHERE m.kind = 'image' AND NOT EXISTS "
+                            "(SELECT 1 FROM archived_media a WHERE a.url_key = m.url_key) LIMIT 1").fetchone()
+    t = get(ds, f"/-/wdb/thumb/{other}")
+    assert t.status_code == 302 and t.headers["location"] == url
+
+
+@pytest.mark.parametrize("sql", [
+    "insert into runs (command, params, started_at) values ('x', '{}', 'now')",
+    "attach database '/tmp/other.db' as other",
+    "pragma writable_schema = 1",
+    "vacuum into '/tmp/copy.db'",
+    "select 1; delete from pages",
+    "select length(randomblob(500000000))",
+])
+def test_untrusted_sql_cannot_write_or_exhaust_memory(ds, name, db, sql):
+    before = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    r = asyncio.run(ds.client.get(f"/{name}.json", params={"sql": sql}))
+    assert r.status_code >= 400 or r.json().get("ok") is False
+    assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == before
+    assert not os.path.exists("/tmp/copy.db")
+
+
+def test_no_writable_canned_queries_and_time_limit_kept(ds, name):
+    meta = get(ds, "/-/metadata.json").json()["databases"][name]["queries"]
+    assert not any(q.get("write") for q in meta.values())
+    assert get(ds, "/-/settings.json").json()["sql_time_limit_ms"] == 1000
+    from wdb.cli import serve
+
+    host = next(p for p in serve.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_browser_renders_archived_image_and_highlight(corpus_db, db):
+    """Headless Chromium opens a media page served by `wdb serve`; the picture really renders."""
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.fail("chromium and chromedriver are missing: `make test` installs them (make browser)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "wdb.cli", "serve", str(corpus_db[0]), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    driver = None
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        opts = webdriver.ChromeOptions()
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--window-size=1280,1000"):
+            opts.add_argument(a)
+        opts.binary_location = shutil.which("chromium")
+        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+        driver.set_page_load_timeout(30)
+        mid = books_item(db)
+        driver.get(f"http://127.0.0.1:{port}/-/wdb/media/{mid}")
+        for _ in range(50):
+            if driver.execute_script("var i = document.getElementById('wdb-item'); return i.complete"):
+                break
+            time.sleep(0.1)
+        width = driver.execute_script("return document.getElementById('wdb-item').naturalWidth")
+        marks = [m.text for m in driver.find_elements(By.CSS_SELECTOR, "mark.alt-match")]
+        out = ROOT / "test-artefacts"
+        out.mkdir(exist_ok=True)
+        driver.save_screenshot(str(out / "media-page.png"))
+        assert width > 0
+        assert marks == ["Tipping the Velvet"]
+        assert driver.find_element(By.CSS_SELECTOR, "mark.alt-match").is_displayed()
+    finally:
+        if driver is not None:
+            driver.quit()
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,31 @@
+"""Read the payload of an archived record back from its WARC pointer, with a size cap."""
+from __future__ import annotations
+
+import urllib.request
+
+from ..inputs import HTTP_TIMEOUT, is_url
+from ..warc.http import parse_http_response
+from ..warc.reader import read_record
+
+MAX_SERVE_BYTES = 16 << 20
+
+
+def read_payload(location: str, offset: int, length: int | None, inner: int = 0,
+                 cap: int = MAX_SERVE_BYTES) -> tuple[bytes, bool]:
+    """(payload, capped) of the record at (location, offset, inner); location: path or URL."""
+    if is_url(location):
+        end = f"{offset + length - 1}" if length else ""
+        req = urllib.request.Request(location, headers={"Range": f"bytes={offset}-{end}"})
+        f = urllib.request.urlopen(req, timeout=HTTP_TIMEOUT)
+        if f.status != 206:
+            f.close()
+            raise OSError(f"{location} does not serve byte ranges (HTTP {f.status})")
+    else:
+        f = open(location, "rb")
+        f.seek(offset)
+    with f:
+        rec = read_record(f, offset, inner, max_block=cap + (1 << 16))
+    if rec.block.startswith(b"HTTP/"):
+        pl = parse_http_response(rec.block, cap)
+        return pl.body, pl.capped or rec.capped
+    return rec.block[:cap], rec.capped or len(rec.block) > cap

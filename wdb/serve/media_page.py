@@ -1,0 +1,107 @@
+"""What the page of one media item shows; later stages add highlights and sections here.
+
+A stage registers functions in HIGHLIGHTS (spans of the page text to mark in the context) and
+SECTIONS (titled lists of fields); the page renders whatever they return.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Highlight:
+    start: int  # character offsets in pages.text
+    end: int
+    css: str  # class of the <mark>: alt-match, span, ...
+    label: str  # tooltip
+
+
+@dataclass
+class Section:
+    title: str
+    fields: list[tuple[str, object]] = field(default_factory=list)
+
+
+def _alt_match(conn: sqlite3.Connection, media_id: int) -> list[Highlight]:
+    row = conn.execute("SELECT start, \"end\", kind, score FROM alt_matches WHERE media_id = ?", (media_id,)).fetchone()
+    if not row:
+        return []
+    return [Highlight(row[0], row[1], "alt-match", f"alt text found here ({row[2]}, score {row[3]:.2f})")]
+
+
+def _provenance(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    row = conn.execute(
+        "SELECT a.name, a.location, p.record_id, p.\"offset\", p.length, p.inner, p.captured_at, p.http_status, "
+        "p.content_type, p.charset FROM media m JOIN pages p ON p.id = m.page_id JOIN archives a "
+        "ON a.id = p.archive_id WHERE m.id = ?", (media_id,)).fetchone()
+    if not row:
+        return None
+    names = ["archive", "location", "WARC-Record-ID", "offset", "length", "inner offset", "captured",
+             "HTTP status", "content type", "charset"]
+    return Section("Page provenance", list(zip(names, row, strict=True)))
+
+
+def _archived(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    row = conn.execute(
+        "SELECT a.name, x.\"offset\", x.length, x.mime, x.bytes, x.width, x.height, x.sha256 FROM media m "
+        "JOIN archived_media x ON x.url_key = m.url_key JOIN archives a ON a.id = x.archive_id "
+        "WHERE m.id = ? ORDER BY x.id LIMIT 1", (media_id,)).fetchone()
+    if not row:
+        return None
+    names = ["archive", "offset", "length", "mime", "bytes", "width", "height", "sha256"]
+    return Section("Archived bytes", list(zip(names, row, strict=True)))
+
+
+def _urls(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    rows = conn.execute("SELECT attr, raw, descriptor, url FROM media_urls WHERE media_id = ?", (media_id,)).fetchall()
+    if not rows:
+        return None
+    return Section("URL attributes", [(f"{a}{' ' + d if d else ''}", f"{raw} → {url or 'skipped'}")
+                                       for a, raw, d, url in rows])
+
+
+HIGHLIGHTS: list[Callable[[sqlite3.Connection, int], list[Highlight]]] = [_alt_match]
+SECTIONS: list[Callable[[sqlite3.Connection, int], Section | None]] = [_archived, _urls, _provenance]
+
+
+def segments(text: str, lo: int, hi: int, marks: list[Highlight]) -> list[tuple[str, Highlight | None]]:
+    """Cut text[lo:hi] into (piece, highlight or None), marks clipped to the window."""
+    inside = sorted((h for h in marks if h.end > lo and h.start < hi), key=lambda h: h.start)
+    out: list[tuple[str, Highlight | None]] = []
+    at = lo
+    for h in inside:
+        s, e = max(h.start, at), min(h.end, hi)
+        if s >= e:
+            continue
+        if s > at:
+            out.append((text[at:s], None))
+        out.append((text[s:e], h))
+        at = e
+    if at < hi:
+        out.append((text[at:hi], None))
+    return out
+
+
+def media_context(conn: sqlite3.Connection, media_id: int) -> dict | None:
+    row = conn.execute(
+        "SELECT m.id, m.kind, m.tag, m.url, m.alt, m.title, m.figcaption, m.width, m.height, m.pos, m.ctx_start, "
+        "m.ctx_end, p.id, p.url, p.title, p.text, p.lang, (SELECT x.id FROM archived_media x "
+        "WHERE x.url_key = m.url_key ORDER BY x.id LIMIT 1), (SELECT x.mime FROM archived_media x "
+        "WHERE x.url_key = m.url_key ORDER BY x.id LIMIT 1) FROM media m JOIN pages p ON p.id = m.page_id "
+        "WHERE m.id = ?", (media_id,)).fetchone()
+    if row is None:
+        return None
+    (mid, kind, tag, url, alt, title, figcaption, width, height, pos, cs, ce, page_id, page_url, page_title,
+     text, lang, archived_id, archived_mime) = row
+    marks = [h for fn in HIGHLIGHTS for h in fn(conn, mid)]
+    before = segments(text, cs, pos, marks) if pos is not None else []
+    after = segments(text, pos, ce, marks) if pos is not None else []
+    sections = [s for fn in SECTIONS if (s := fn(conn, mid)) is not None]
+    return dict(
+        id=mid, kind=kind, tag=tag, url=url, alt=alt, title=title, figcaption=figcaption, width=width,
+        height=height, page_id=page_id, page_url=page_url, page_title=page_title, lang=lang,
+        archived_id=archived_id, archived_mime=archived_mime, before=before, after=after,
+        marks=marks, sections=sections,
+    )

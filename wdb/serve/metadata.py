@@ -1,0 +1,81 @@
+"""Datasette metadata built in Python: descriptions from the migrations' comments, canned queries
+from queries/*.sql, facets for the columns people filter on."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..db import MIGRATIONS
+from ..queries import all_queries
+
+_CREATE = re.compile(r"CREATE\s+(?:VIRTUAL\s+)?(TABLE|VIEW)\s+(\w+)", re.I)
+_COLUMN = re.compile(r'^\s*"?(\w+)"?\s+[^-]*?--\s*(.+)$')
+_VIEW_COLUMN = re.compile(r"(?:AS\s+|\.)(\w+),?\s*--\s*(.+)$", re.I)
+
+FACETS = {
+    "media": ["kind", "tag"],
+    "media_items": ["kind", "domain", "lang", "alt_in_context", "archived"],
+    "pages": ["domain", "lang", "http_status", "charset_source"],
+    "archives": ["status", "compression"],
+    "archived_media": ["mime"],
+    "alt_matches": ["kind", "side"],
+    "problems": ["kind"],
+}
+LABELS = {"pages": "url", "archives": "name", "media": "url"}
+
+
+def describe_schema(folder: Path = MIGRATIONS) -> dict[str, dict]:
+    """{table: {"description": str, "columns": {col: str}}} from the SQL comments of the migrations."""
+    out: dict[str, dict] = {}
+    for f in sorted(folder.glob("[0-9][0-9][0-9]_*.sql")):
+        comments: list[str] = []
+        current = None
+        for line in f.read_text().splitlines():
+            s = line.strip()
+            m = _CREATE.match(s)
+            if m:
+                current = m.group(2)
+                out[current] = {"description": " ".join(comments), "columns": {}}
+                comments = []
+                continue
+            if s.startswith("--"):
+                if current is None or not s:
+                    comments.append(s[2:].strip())
+                continue
+            if not s:
+                comments = []
+                current = None if current and s == "" else current
+                continue
+            if current:
+                cm = (_COLUMN if not s.upper().startswith(("SELECT", "FROM")) else _VIEW_COLUMN).match(s) \
+                    or _VIEW_COLUMN.search(s)
+                if cm and cm.group(1).upper() not in ("PRIMARY", "UNIQUE", "FOREIGN"):
+                    out[current]["columns"][cm.group(1)] = cm.group(2).strip()
+            if s.endswith(";"):
+                current = None
+    return {k: v for k, v in out.items() if not k.endswith("_fts") or v["description"]}
+
+
+def build_metadata(db_name: str) -> dict:
+    tables = {}
+    for name, info in describe_schema().items():
+        t: dict = {}
+        if info["description"]:
+            t["description"] = info["description"]
+        if info["columns"]:
+            t["columns"] = info["columns"]
+        if name in FACETS:
+            t["facets"] = FACETS[name]
+        if name in LABELS:
+            t["label_column"] = LABELS[name]
+        tables[name] = t
+    queries = {
+        q.name: {"sql": q.sql, "title": q.title, "description": q.description}
+        for q in all_queries()
+    }
+    return {
+        "title": "wdb",
+        "description": "Web archives mined for image, audio and video items with their texts. "
+                       "Open an item at /-/wdb/media/<id>.",
+        "databases": {db_name: {"tables": tables, "queries": queries}},
+    }
