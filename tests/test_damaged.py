@@ -150,9 +150,9 @@ def test_deep_nesting_and_huge_text_nodes_lose_nothing(tmp_path):
     f.write_bytes(gz_members([record("http://ex.com/deep", http(deep)), record("http://ex.com/big", http(big))]))
     conn, _ = run(tmp_path, f, settings=Settings(max_page_bytes=20 << 20, max_text_chars=20_000_000))
     media = q(conn, "SELECT p.url, m.url, substr(p.text, m.pos + 1, 30) FROM media m JOIN pages p ON p.id = m.page_id ORDER BY m.id")
-    assert media == [("http://ex.com/deep", "http://ex.com/deep.jpg", "\nafter the deep part"),
+    assert media == [("http://ex.com/deep", "http://ex.com/deep.jpg", "after the deep part"),
                      ("http://ex.com/deep", "http://ex.com/tail.jpg", ""),
-                     ("http://ex.com/big", "http://ex.com/after-big.jpg", "\ntail")]
+                     ("http://ex.com/big", "http://ex.com/after-big.jpg", "tail")]
 
 
 @pytest.mark.parametrize("body,ctype,expect_charset", [

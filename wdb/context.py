@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 
@@ -21,23 +20,40 @@ class Match:
 
 
 class WordIndex:
-    """Start/end offsets of the white-space separated words of a text, built once per page."""
+    """Word windows around positions of one text (C-level str.split/rsplit with maxsplit)."""
 
     def __init__(self, text: str):
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        for m in _WORD.finditer(text):
-            self.starts.append(m.start())
-            self.ends.append(m.end())
+        self.text = text
 
     def window(self, pos: int, words: int) -> tuple[int, int]:
         """(start of the `words`-th word before pos, end of the `words`-th word after pos)."""
-        i = bisect_right(self.ends, pos)  # words wholly before pos: [0, i)
-        lo = self.starts[i - words] if i >= words else 0
-        j = bisect_left(self.starts, pos)  # words from pos on: [j, ...)
-        k = j + words - 1
-        hi = self.ends[k] if k < len(self.ends) else (self.ends[-1] if self.ends else pos)
-        return min(lo, pos), max(hi, pos)
+        text = self.text
+        span = words * 16
+        while True:  # after: grow the slice until it holds `words` words or reaches the end
+            hi_cap = min(len(text), pos + span)
+            after = text[pos:hi_cap]
+            parts = after.split(None, words)
+            if len(parts) > words:
+                hi = pos + len(after[: len(after) - len(parts[-1])].rstrip())
+                break
+            if hi_cap == len(text):
+                hi = pos + len(after.rstrip())
+                break
+            span *= 4
+        span = words * 16
+        while True:
+            lo_cap = max(0, pos - span)
+            before = text[lo_cap:pos]
+            parts = before.rsplit(None, words)
+            if len(parts) > words:
+                rest = before[len(parts[0]):]
+                lo = pos - len(rest.lstrip())
+                break
+            if lo_cap == 0:
+                lo = pos - len(before.lstrip())
+                break
+            span *= 4
+        return lo, hi
 
 
 def normalise(s: str) -> str:
@@ -47,9 +63,9 @@ def normalise(s: str) -> str:
 def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:
     """Where alt reappears in text[lo:pos] (before) or text[pos:hi] (after), nearest first.
 
-    exact: the alt verbatim; normalised: equal after lower-casing and dropping punctuation and
-    extra white space; partial: the best run of len(alt) words holding >= 60 % of the alt's words
-    (score = that share).
+    exact: the alt verbatim (whole words); normalised: equal after lower-casing and dropping
+    punctuation and extra white space; partial: the best run of len(alt) words holding >= 60 % of
+    the alt's words (score = that share).
     """
     alt = alt.strip()
     if not alt:
@@ -62,51 +78,58 @@ def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:
     want = [t.lower() for t in _TOKEN.findall(alt)]
     if not want:
         return None
-    sides = []
-    for side, a, b in (("before", lo, pos), ("after", pos, hi)):
-        toks = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text, a, b)]
-        sides.append((side, toks))
+    window = text[lo:hi].lower()
     n = len(want)
-    joined_want = " ".join(want)
-    found = []
-    for side, toks in sides:
-        words = [t[2] for t in toks]
-        joined = " ".join(words)
-        idx = joined.rfind(joined_want) if side == "before" else joined.find(joined_want)
-        while idx >= 0:
-            # only whole-token matches count
-            ok_l = idx == 0 or joined[idx - 1] == " "
-            e = idx + len(joined_want)
-            ok_r = e == len(joined) or joined[e] == " "
-            if ok_l and ok_r:
-                first = joined.count(" ", 0, idx)
-                found.append((side, toks[first][0], toks[first + n - 1][1]))
-                break
-            idx = joined.rfind(joined_want, 0, idx) if side == "before" else joined.find(joined_want, idx + 1)
-    if found:
-        found.sort(key=lambda m: abs((m[2] if m[0] == "before" else m[1]) - pos))
-        side, s, e = found[0]
-        return Match(side, s, e, "normalised", 1.0)
+    # substring test first (C-level, most alts stop here), then whole tokens
+    if sum(1 for t in want if t in window) < max(1, PARTIAL_MIN * n) if n > 1 else want[0] not in window:
+        return None
+    have = set(_TOKEN.findall(window))
+    present = sum(1 for t in want if t in have)
+    if present < n and (n < 2 or present < PARTIAL_MIN * n):
+        return None
+    if present == n:
+        found = []
+        for side, a, b in (("before", lo, pos), ("after", pos, hi)):
+            toks = [(m.start(), m.end()) for m in _TOKEN.finditer(window, a - lo, b - lo)]
+            joined = " ".join(window[s:e] for s, e in toks)
+            target = " ".join(want)
+            idx = joined.rfind(target) if side == "before" else joined.find(target)
+            while idx >= 0:
+                end = idx + len(target)
+                if (idx == 0 or joined[idx - 1] == " ") and (end == len(joined) or joined[end] == " "):
+                    first = joined.count(" ", 0, idx)
+                    found.append((side, lo + toks[first][0], lo + toks[first + n - 1][1]))
+                    break
+                idx = joined.rfind(target, 0, idx) if side == "before" else joined.find(target, idx + 1)
+        if found:
+            found.sort(key=lambda m: abs((m[2] if m[0] == "before" else m[1]) - pos))
+            side, s, e = found[0]
+            return Match(side, s, e, "normalised", 1.0)
     if n < 2:
         return None
+    return _partial(text, want, lo, pos, hi)
+
+
+def _partial(text: str, want: list[str], lo: int, pos: int, hi: int) -> Match | None:
+    n = len(want)
     need = Counter(want)
     best_m = None
-    for side, toks in sides:
+    for side, a, b in (("before", lo, pos), ("after", pos, hi)):
+        toks = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text, a, b)]
         words = [t[2] for t in toks]
-        if sum(min(c, words.count(w)) for w, c in need.items()) < PARTIAL_MIN * n:
+        counts = Counter(words)
+        if sum(min(c, counts[w]) for w, c in need.items()) < PARTIAL_MIN * n:
             continue
         have: Counter = Counter()
         for i, w in enumerate(words):
             have[w] += 1
             if i >= n:
                 have[words[i - n]] -= 1
-            if i >= n - 1:
-                start = i - n + 1
+            if i >= n - 1 and w in need:
                 score = sum(min(c, have[w2]) for w2, c in need.items()) / n
                 if score >= PARTIAL_MIN:
-                    # tighten to the first and last matching tokens of the run
-                    run = range(start, i + 1)
-                    hits = [r for r in run if words[r] in need]
+                    start = i - n + 1
+                    hits = [r for r in range(start, i + 1) if words[r] in need]
                     s, e = toks[hits[0]][0], toks[hits[-1]][1]
                     dist = abs((e if side == "before" else s) - pos)
                     cand = (-score, dist, side, s, e)

@@ -21,7 +21,8 @@ BLOCK_TAGS = (
 )
 # a newline text node before every block element, inserted in the source (C-level regex): the
 # same effect as inserting DOM nodes, without a Python call per element
-_BLOCK = re.compile(r"<(?=(?:" + BLOCK_TAGS + r")[\s/>])", re.IGNORECASE)
+# (the leading character class is a cheap first test before the alternation)
+_BLOCK = re.compile(r"<(?=[PpDdBbLlHhTtSsAaFfMmUuOoCc])(?=(?:" + BLOCK_TAGS + r")[\s/>])", re.IGNORECASE)
 STRIP_TAGS = ["script", "style", "noscript", "template", "head"]
 LAZY_ATTRS = (
     "data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
@@ -37,8 +38,6 @@ for _e in "mp4 webm mov avi mkv m4v flv ogv wmv mpg mpeg 3gp".split():
     EXT_KIND[_e] = "video"
 _EXT = re.compile(r"\.([a-z0-9]{2,5})(?:[?#]|$)")
 _MARK = re.compile("\ue000(\\d+)\ue001")
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
-_NL = re.compile(r" ?\n[\s]*")
 TAG_KIND = {"img": "image", "audio": "audio", "video": "video", "iframe": "embed",
             "embed": "embed", "object": "embed"}
 
@@ -224,47 +223,52 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000) -> Page:
     return Page(title, lang, text, items, skipped, capped)
 
 
-def _norm(part: str) -> str:
-    part = _SPACES.sub(" ", part)
-    if "\n" in part:
-        part = _NL.sub("\n", part)
-    return part
-
-
 def _assemble(raw: str, max_chars: int) -> tuple[str, dict[int, int], bool]:
-    """Remove markers, normalise white space, and return (text, {seq: position}, capped)."""
+    """Remove markers, normalise white space, and return (text, {seq: position}, capped).
+
+    Runs of white space become one space, or one newline when they hold a line break; an inline
+    item between two words separates them by a space.
+    """
+    # one C-level pass per line collapses white space for the whole text; markers are not space
+    raw = "\n".join(line for line in (" ".join(x.split()) for x in raw.split("\n")) if line)
     parts = _MARK.split(raw)
     out: list[str] = []
     n = 0
     positions: dict[int, int] = {}
-    last = "\n"
+    pending = ""  # white space seen but not yet written: "", " " or "\n"
+    last = ""  # last character written
     capped = False
     for i, part in enumerate(parts):
         if i % 2:
-            if not capped and last not in " \n" and parts[i + 1][:1] not in ("", " ", "\n", "\ue000"):
-                out.append(" ")  # an inline image separates the words around it
-                n += 1
-                last = " "
+            if not capped and n:
+                nxt = parts[i + 1][:1] if i + 1 < len(parts) else ""
+                sep = pending or (" " if last and not last.isspace() and nxt and not nxt.isspace()
+                                  and nxt != "\ue000" else "")
+                if sep:
+                    out.append(sep)
+                    n += 1
+                    last = sep
+                pending = ""
             positions.setdefault(int(part), n)
             continue
-        if not part:
+        if not part or capped:
             continue
-        part = _norm(part)
-        if last in " \n" and part[:1] in (" ", "\n"):
-            part = part.lstrip(" \n") if last == "\n" else part.lstrip(" ")
-            if not part:
-                continue
-        if capped:
+        core = part.strip()
+        if not core:
+            pending = "\n" if "\n" in part or pending == "\n" else " "
             continue
-        if n + len(part) > max_chars:
-            part = part[: max_chars - n]
+        lead = part[: len(part) - len(part.lstrip())]
+        ws = pending + lead
+        if n and ws and not last.isspace():
+            sep = "\n" if "\n" in ws else " "
+            out.append(sep)
+            n += 1
+        if n + len(core) > max_chars:
+            core = core[: max(0, max_chars - n)]
             capped = True
-        out.append(part)
-        n += len(part)
-        last = part[-1] if part else last
-    text = "".join(out)
-    stripped = text.rstrip()
-    if len(stripped) < len(text):
-        text = stripped
-        positions = {k: min(v, len(text)) for k, v in positions.items()}
-    return text, positions, capped
+        out.append(core)
+        n += len(core)
+        last = core[-1:] or last
+        trail = part[len(part.rstrip()):]
+        pending = "\n" if "\n" in trail else (" " if trail else "")
+    return "".join(out), positions, capped

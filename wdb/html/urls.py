@@ -10,6 +10,49 @@ _URLTOK = re.compile(r"\S+")
 _DESC = re.compile(r"[^,(]*(?:\([^)]*\)[^,(]*)*")
 
 
+# an absolute http(s) URL needing no normalisation: scheme, plain host[:port], no dot segments
+_SIMPLE_ABS = re.compile(r"(https?)://([A-Za-z0-9.\-]+(?::\d{1,5})?)((?:/[^\s#\\]*)?(?:\?[^\s#\\]*)?)(?:#.*)?",
+                         re.IGNORECASE | re.DOTALL)
+_DOTSEG = re.compile(r"(?:^|/)\.\.?(?:/|$|\?)")
+_SIMPLE_REL = re.compile(r"[^\s#\\:]*")
+_BASES: dict[str, tuple[str, str, str]] = {}
+
+
+def _split_base(base: str) -> tuple[str, str, str] | None:
+    """(scheme, netloc, directory path) of a simple absolute base URL, cached."""
+    got = _BASES.get(base)
+    if got is None:
+        m = _SIMPLE_ABS.fullmatch(base)
+        if not m or _DOTSEG.search(m.group(3)):
+            return None
+        path = m.group(3).split("?", 1)[0] or "/"
+        got = (m.group(1).lower(), m.group(2).lower(), path[: path.rfind("/") + 1])
+        if len(_BASES) > 1000:
+            _BASES.clear()
+        _BASES[base] = got
+    return got
+
+
+def _fast(base: str, raw: str) -> str | None:
+    m = _SIMPLE_ABS.fullmatch(raw)
+    if m:
+        if _DOTSEG.search(m.group(3)):
+            return None
+        return f"{m.group(1).lower()}://{m.group(2)}{m.group(3) or '/'}"
+    if ":" in raw or "\\" in raw or not _SIMPLE_REL.fullmatch(raw) or _DOTSEG.search(raw) or raw.startswith("?"):
+        return None
+    b = _split_base(base)
+    if b is None:
+        return None
+    scheme, netloc, directory = b
+    if raw.startswith("//"):
+        m = _SIMPLE_ABS.fullmatch(f"{scheme}:{raw}")
+        return f"{scheme}://{m.group(2)}{m.group(3) or '/'}" if m and not _DOTSEG.search(m.group(3)) else None
+    if raw.startswith("/"):
+        return f"{scheme}://{netloc}{raw}"
+    return f"{scheme}://{netloc}{directory}{raw}"
+
+
 def resolve(base: str, raw: str | None) -> str | None:
     """Absolute http(s) URL for raw against base, or None (javascript:, data:, broken, empty)."""
     if raw is None:
@@ -17,6 +60,9 @@ def resolve(base: str, raw: str | None) -> str | None:
     raw = raw.strip()
     if not raw or raw.startswith("#"):
         return None
+    fast = _fast(base, raw.split("#", 1)[0]) if "#" not in raw[:1] else None
+    if fast is not None:
+        return fast
     try:
         url = urljoin(base, _WS.sub("", raw) if "\n" in raw or "\t" in raw else raw)
         parts = urlsplit(url)
@@ -33,6 +79,14 @@ def url_key(url: str | None) -> str | None:
     """Canonical key used to join a media URL with an archived record's Target-URI."""
     if not url:
         return None
+    m = _SIMPLE_ABS.fullmatch(url.strip())
+    if m:
+        host, _, port = m.group(2).lower().partition(":")
+        if host.startswith("www."):
+            host = host[4:]
+        if port in ("80", "443"):
+            port = ""
+        return f"{host}{':' + port if port else ''}{m.group(3) or '/'}"
     try:
         p = urlsplit(url.strip())
         host = (p.hostname or "").lower()
