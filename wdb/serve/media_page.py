@@ -62,8 +62,27 @@ def _urls(conn: sqlite3.Connection, media_id: int) -> Section | None:
                                        for a, raw, d, url in rows])
 
 
-HIGHLIGHTS: list[Callable[[sqlite3.Connection, int], list[Highlight]]] = [_alt_match]
-SECTIONS: list[Callable[[sqlite3.Connection, int], Section | None]] = [_archived, _urls, _provenance]
+def _span(conn: sqlite3.Connection, media_id: int) -> list[Highlight]:
+    """The description span predicted by the latest span-extractor run that has one."""
+    row = conn.execute("SELECT start, \"end\", confidence, run_id FROM spans WHERE media_id = ? AND start IS NOT NULL "
+                       "ORDER BY run_id DESC LIMIT 1", (media_id,)).fetchone()
+    if not row:
+        return []
+    return [Highlight(row[0], row[1], "span", f"predicted description (run {row[3]}, confidence {row[2]:.2f})")]
+
+
+def _span_runs(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    rows = conn.execute("SELECT run_id, text, confidence, none_prob FROM spans WHERE media_id = ? ORDER BY run_id DESC",
+                        (media_id,)).fetchall()
+    if not rows:
+        return None
+    return Section("Predicted descriptions", [
+        (f"run {r}", f"{t!r} (confidence {c:.2f})" if t is not None else f"no description (probability {n:.2f})")
+        for r, t, c, n in rows])
+
+
+HIGHLIGHTS: list[Callable[[sqlite3.Connection, int], list[Highlight]]] = [_alt_match, _span]
+SECTIONS: list[Callable[[sqlite3.Connection, int], Section | None]] = [_span_runs, _archived, _urls, _provenance]
 
 
 def segments(text: str, lo: int, hi: int, marks: list[Highlight]) -> list[tuple[str, Highlight | None]]:

@@ -1,0 +1,269 @@
+"""wdb fetch (archive first, then a local HTTP server with real COCO photos, errors, slow responses,
+redirects, bombs) and wdb score / report with tiny open_clip models (random weights: plumbing and
+maths, not quality)."""
+import asyncio
+import hashlib
+import http.server
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import CORPUS, corpus
+from warcs import gz_members, record
+from warcs import http as http_response
+from wdb.cli import cli
+from wdb.db import open_db
+from wdb.ingest import ingest
+
+COCO = CORPUS / "coco-mini"
+
+
+def coco_images() -> list[Path]:
+    files = sorted((COCO / "val2017").glob("*.jpg"))
+    if not files:
+        pytest.skip("coco-mini missing")
+    return files[:12]
+
+
+def coco_captions() -> dict[str, str]:
+    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
+    names = {im["id"]: im["file_name"] for im in ann["images"]}
+    caps: dict[str, str] = {}
+    for a in ann["annotations"]:
+        caps.setdefault(names.get(a["image_id"]), a["caption"].strip())
+    return caps
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@pytest.fixture(scope="module")
+def server():
+    from PIL import Image
+
+    files = {f.name: f.read_bytes() for f in coco_images()}
+    buf = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(buf, "PNG")  # 144 Mpx in a small file
+    bomb = buf.getvalue()
+    frames = [Image.new("RGB", (32, 32), (i * 3, 0, 0)) for i in range(80)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    anim = buf.getvalue()
+    hits: dict[str, int] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def send(self, code, body=b"", ctype="image/jpeg", extra=None):
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            p = self.path
+            hits[p] = hits.get(p, 0) + 1
+            if p.startswith("/img/") and p[5:] in files:
+                return self.send(200, files[p[5:]])
+            if p.startswith("/redirect/"):
+                n = int(p.split("/")[2])
+                target = f"/redirect/{n - 1}/{p.split('/')[3]}" if n > 1 else f"/img/{p.split('/')[3]}"
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            if p == "/slow.jpg":
+                time.sleep(3)
+                return self.send(200, next(iter(files.values())))
+            if p == "/bomb.png":
+                return self.send(200, bomb, "image/png")
+            if p == "/anim.gif":
+                return self.send(200, anim, "image/gif")
+            if p == "/noai.jpg":
+                return self.send(200, next(iter(files.values())), extra={"X-Robots-Tag": "noimageai"})
+            if p == "/big.jpg":
+                return self.send(200, b"\xff" * (2 << 20))
+            if p == "/garbage.jpg":
+                return self.send(200, b"this is not an image at all")
+            if p == "/500.jpg":
+                return self.send(500, b"oops", "text/plain")
+            return self.send(404, b"not found", "text/plain")
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", hits, files
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory, server):
+    """A page linking to the server's images (alt = a real COCO caption), plus books.toscrape."""
+    base, hits, files = server
+    caps = coco_captions()
+    imgs = "".join(f'<figure><img src="{base}/img/{n}" alt="{caps.get(n, n)}"><figcaption>Photo {i}: '
+                   f'{caps.get(n, n)}</figcaption></figure>' for i, n in enumerate(files))
+    bad = ["/404.jpg", "/500.jpg", "/slow.jpg", "/bomb.png", "/anim.gif", "/noai.jpg", "/big.jpg", "/garbage.jpg",
+           "/redirect/2/" + next(iter(files)), "/redirect/9/" + next(iter(files))]
+    imgs += "".join(f'<img src="{base}{p}" alt="case {p}">' for p in bad)
+    imgs += '<img src="http://wdb-test.invalid/x.jpg" alt="no such host">'
+    html = f"<html><body><p>Photos from the street.</p>{imgs}<p>End.</p></body></html>".encode()
+    d = tmp_path_factory.mktemp("fetch")
+    warc = d / "page.warc.gz"
+    warc.write_bytes(gz_members([record("http://photos.example.org/", http_response(html))]))
+    db = d / "f.db"
+    conn = open_db(db)
+    ingest(conn, [str(warc), str(corpus("node-warc-tests/books.toscrape.warc"))], workers=0, progress=False, quiet=True)
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--timeout", "1", "--retries", "1", "--max-bytes", str(1 << 20),
+                                   "--max-redirects", "3", "--concurrency", "4"])
+    assert res.exit_code == 0, res.output
+    return db, base, hits, files
+
+
+def status_of(conn, url_suffix):
+    return conn.execute("SELECT status, http_status, attempts, error, source, frames FROM images WHERE url LIKE ?",
+                        (f"%{url_suffix}",)).fetchone()
+
+
+def test_archive_first_then_web_with_statuses(fetched):
+    db, base, hits, files = fetched
+    conn = open_db(db)
+    # books.toscrape covers come from the ingested archive: no request ever left for them
+    arch = conn.execute("SELECT count(*), min(status), max(status) FROM images WHERE source = 'archive'").fetchone()
+    assert arch == (20, "ok", "ok")
+    assert status_of(conn, "/404.jpg")[:2] == ("http_error", 404)
+    assert status_of(conn, "/500.jpg")[:3] == ("http_error", 500, 2)  # retried once
+    assert status_of(conn, "/slow.jpg")[0] == "timeout"
+    assert status_of(conn, "/bomb.png")[0] == "bomb"
+    assert status_of(conn, "/noai.jpg")[0] == "robots"
+    assert status_of(conn, "/big.jpg")[0] == "too_large"
+    assert status_of(conn, "/garbage.jpg")[0] == "undecodable"
+    assert status_of(conn, "x.jpg")[0] == "dns"
+    assert status_of(conn, "/redirect/9/" + next(iter(files)))[0] == "http_error"  # over the redirect limit
+    ok = status_of(conn, "/redirect/2/" + next(iter(files)))
+    assert ok[0] == "ok"
+    anim = status_of(conn, "/anim.gif")
+    assert anim[0] == "ok" and anim[5] == 80
+
+
+def test_downloaded_bytes_are_pointers_into_wdbs_own_warc(fetched):
+    from wdb.serve.archived import read_payload
+    from wdb.warc.reader import ArchiveReader
+
+    db, base, hits, files = fetched
+    conn = open_db(db)
+    rows = conn.execute("SELECT url, location, \"offset\", length, sha256, width, height, phash FROM images "
+                        "WHERE source = 'web' AND status = 'ok' AND url LIKE '%/img/%'").fetchall()
+    assert len(rows) == len(files)
+    for url, loc, off, length, sha, w, h, phash in rows:
+        body, capped = read_payload(loc, off, length)
+        name = url.rsplit("/", 1)[1]
+        assert body == files[name] and not capped
+        assert hashlib.sha256(body).hexdigest() == sha and w > 0 and h > 0 and len(phash) == 16
+    types = [r.rec_type for r in ArchiveReader(open(rows[0][1], "rb"))]
+    assert types.count("request") == types.count("response") >= len(files)
+
+
+def test_fetch_is_incremental_and_retry_failed(fetched):
+    db, base, hits, files = fetched
+    before = dict(hits)
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--silent"])
+    assert res.exit_code == 0 and hits == before  # nothing pending: no request
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--retry-failed", "--status", "http_error", "--timeout", "1",
+                                   "--retries", "0", "--max-redirects", "3", "--silent"])
+    assert res.exit_code == 0
+    assert hits["/404.jpg"] == before["/404.jpg"] + 1 and hits.get("/slow.jpg") == before.get("/slow.jpg")
+
+
+# ---- scoring with tiny open_clip models --------------------------------------------------------
+
+TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+def tiny_clip(path: Path, seed: int) -> str:
+    torch = pytest.importorskip("torch")
+    open_clip = pytest.importorskip("open_clip")
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY, "preprocess_cfg": {}}))
+    torch.manual_seed(seed)
+    torch.save(open_clip.CLIP(**TINY).state_dict(), path / "open_clip_pytorch_model.bin")
+    return f"local-dir:{path}"
+
+
+def test_scores_equal_an_independent_open_clip_computation(fetched, tmp_path):
+    torch = pytest.importorskip("torch")
+    import open_clip
+    from PIL import Image
+
+    db, base, hits, files = fetched
+    model_a = tiny_clip(tmp_path / "a", 0)
+    args = ["score", str(db), "--model", model_a, "--pretrained", "", "--texts", "alt,figcaption",
+            "--batch-size", "8", "--workers", "2"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    conn = open_db(db)
+    n_ok = conn.execute("SELECT count(*) FROM images WHERE status = 'ok'").fetchone()[0]
+    assert conn.execute("SELECT count(*) FROM image_embeddings").fetchone()[0] == n_ok
+    rows = conn.execute(
+        "SELECT m.url, m.alt, m.figcaption, c.text_source, c.score FROM clip_scores c JOIN media m ON m.id = c.media_id "
+        "WHERE m.url LIKE ?", (f"{base}/img/%",)).fetchall()
+    assert len(rows) == 2 * len(files)
+    model, _, preprocess = open_clip.create_model_and_transforms(model_a)
+    tokenizer = open_clip.get_tokenizer(model_a)
+    model.eval()
+    with torch.no_grad():
+        for url, alt, fig, src, stored in rows:
+            img = Image.open(io.BytesIO(files[url.rsplit("/", 1)[1]])).convert("RGB")
+            ie = torch.nn.functional.normalize(model.encode_image(preprocess(img)[None]), dim=-1)
+            te = torch.nn.functional.normalize(model.encode_text(tokenizer([alt if src == "alt" else fig])), dim=-1)
+            assert abs((ie * te).sum().item() - stored) < 1e-5
+    blob = conn.execute("SELECT embedding FROM image_embeddings LIMIT 1").fetchone()[0]
+    assert len(blob) == 16 * 2  # float16 x embed_dim
+    # again: nothing new
+    count = conn.execute("SELECT count(*) FROM clip_scores").fetchone()[0]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert conn.execute("SELECT count(*) FROM clip_scores").fetchone()[0] == count
+    # a second model adds its own rows and leaves the first one's alone
+    model_b = tiny_clip(tmp_path / "b", 1)
+    res = CliRunner().invoke(cli, ["score", str(db), "--model", model_b, "--pretrained", "", "--texts", "alt"])
+    assert res.exit_code == 0, res.output
+    per_model = dict(conn.execute("SELECT model_id, count(*) FROM clip_scores GROUP BY 1").fetchall())
+    alt_a = conn.execute("SELECT count(*) FROM clip_scores WHERE model_id = 1 AND text_source = 'alt'").fetchone()[0]
+    assert per_model == {1: count, 2: alt_a}
+    # report: numbers and plots
+    out = tmp_path / "report"
+    res = CliRunner().invoke(cli, ["report", str(db), "--out", str(out), "--top-percent", "30"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    alt = rep["models"][model_a]["sources"]["alt"]
+    assert alt["n"] == conn.execute("SELECT count(*) FROM clip_scores WHERE model_id = 1 AND text_source = 'alt'").fetchone()[0]
+    assert 0 <= alt["kept_at_laion_cutoff"] <= 1 and abs(alt["kept_top_k"] - 0.3) < 0.1
+    assert all(Path(p).stat().st_size > 1000 for p in rep["plots"])
+
+
+def test_unavailable_pretrained_tag_is_a_clear_error(fetched):
+    pytest.importorskip("open_clip")
+    db = fetched[0]
+    res = CliRunner().invoke(cli, ["score", str(db), "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k",
+                                   "--limit", "1"])
+    assert res.exit_code == 1 and "cannot load ViT-B-32" in res.output
+
+
+def test_media_page_and_datasette_still_render(fetched):
+    from wdb.serve import make_datasette
+
+    db = fetched[0]
+    ds = make_datasette(db)
+    r = asyncio.run(ds.client.get(f"/{db.stem}/images"))
+    assert r.status_code == 200

@@ -1,0 +1,65 @@
+"""wdb's own WARC files for downloaded images: request + response records, one gzip member each,
+so downloaded bytes are addressed like archived ones (file, offset, length)."""
+from __future__ import annotations
+
+import gzip
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROTATE_BYTES = 1 << 30
+
+
+def _record(rtype: str, url: str, block: bytes, ctype: str, date: str, extra: str = "") -> bytes:
+    head = (f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\n"
+            f"WARC-Date: {date}\r\nWARC-Target-URI: {url}\r\n{extra}Content-Type: {ctype}\r\n"
+            f"Content-Length: {len(block)}\r\n\r\n").encode()
+    return gzip.compress(head + block + b"\r\n\r\n", 6)
+
+
+class FetchWarc:
+    """Appends to wdb-fetch/fetch-NNNNN.warc.gz next to the database; a new file past 1 GiB."""
+
+    def __init__(self, db_path: str | Path):
+        self.dir = Path(db_path).resolve().parent / "wdb-fetch"
+        self.dir.mkdir(exist_ok=True)
+        existing = sorted(self.dir.glob("fetch-*.warc.gz"))
+        self.n = int(existing[-1].name[6:11]) if existing else 0
+        self.f = None
+        self._open()
+
+    def _open(self) -> None:
+        path = self.dir / f"fetch-{self.n:05d}.warc.gz"
+        if path.exists() and path.stat().st_size >= ROTATE_BYTES:
+            self.n += 1
+            path = self.dir / f"fetch-{self.n:05d}.warc.gz"
+        self.path = path
+        self.f = open(path, "ab")
+
+    def write(self, url: str, request: bytes, status_line: str, headers: list[tuple[str, str]],
+              body: bytes) -> tuple[str, int, int]:
+        """Write the exchange; return (path, offset, length) of the response record."""
+        if self.f.tell() >= ROTATE_BYTES:
+            self.f.close()
+            self.n += 1
+            self._open()
+        date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        keep = [(k, v) for k, v in headers if k.lower() not in ("transfer-encoding", "content-encoding", "content-length")]
+        head = status_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in keep) + f"Content-Length: {len(body)}\r\n\r\n"
+        self.f.write(_record("request", url, request, "application/http; msgtype=request", date))
+        offset = self.f.tell()
+        member = _record("response", url, head.encode("latin-1", "replace") + body,
+                         "application/http; msgtype=response", date)
+        self.f.write(member)
+        return str(self.path), offset, len(member)
+
+    def flush(self) -> None:
+        """Make what was written durable before the database points at it."""
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        if self.f:
+            self.f.close()
+            self.f = None

@@ -1,0 +1,149 @@
+"""Training data for the span extractor: image contexts from the database, labelled by the alt
+text matches found at ingest, split by site. Pure Python: no torch here."""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import sqlite3
+from dataclasses import dataclass
+
+MARKER = "[IMG]"
+SHIFT = len(MARKER) + 2  # the marker and a space on each side
+
+
+@dataclass
+class Example:
+    media_id: int
+    domain: str
+    context: str  # text before + " [IMG] " + text after
+    cs: int  # page offset where the context starts
+    pos: int  # page offset of the image
+    label: tuple[int, int] | None  # character span in context; None: no description
+    kind: str  # exact | normalised | partial | none | unlabelled
+    figcaption: tuple[int, int] | None = None  # span of the image's <figcaption> in context
+    key: tuple = ()  # (page URL, record offset, position in page): an order that ids do not change
+
+    @property
+    def before_len(self) -> int:
+        return self.pos - self.cs
+
+    def to_page(self, start: int, end: int) -> tuple[int, int]:
+        """Context character span -> page text span (the marker maps to the image position)."""
+        def one(y: int) -> int:
+            if y <= self.before_len:
+                return self.cs + y
+            return self.cs + max(self.before_len, y - SHIFT)
+
+        return one(start), one(end)
+
+    def page_text(self, start: int, end: int) -> str:
+        """The page text of a page span inside this context (the marker is not page text)."""
+        b = self.before_len
+        plain = self.context[:b] + self.context[b + SHIFT:]
+        return plain[start - self.cs:end - self.cs]
+
+    def to_context(self, start: int, end: int) -> tuple[int, int]:
+        """Page text span -> context span (a span ending at the image ends before the marker)."""
+        s = start - self.cs if start < self.pos else start - self.cs + SHIFT
+        e = end - self.cs if end <= self.pos else end - self.cs + SHIFT
+        return s, e
+
+
+def make_example(media_id: int, domain: str, text: str, cs: int, pos: int, ce: int,
+                 match: tuple[int, int, str] | None, figcaption: str | None, labelled: bool) -> Example:
+    context = text[cs:pos] + " " + MARKER + " " + text[pos:ce]
+    ex = Example(media_id, domain or "", context, cs, pos, None, "unlabelled")
+    if labelled:
+        if match is not None:
+            ex.label = ex.to_context(match[0], match[1])
+            ex.kind = match[2]
+        else:
+            ex.kind = "none"
+    if figcaption:
+        ex.figcaption = _nearest(context, figcaption, ex.before_len)
+    return ex
+
+
+def _nearest(context: str, needle: str, at: int) -> tuple[int, int] | None:
+    spans = [(m.start(), m.end()) for m in re.finditer(re.escape(needle), context)]
+    if not spans:
+        return None
+    return min(spans, key=lambda s: min(abs(s[0] - at), abs(s[1] - at)))
+
+
+ITEMS_SQL = """
+SELECT m.id, p.id, p.domain, m.ctx_start, m.pos, m.ctx_end, x.start, x."end", x.kind, m.figcaption, m.alt,
+       p.url, p."offset", m.seq
+FROM media m JOIN pages p ON p.id = m.page_id LEFT JOIN alt_matches x ON x.media_id = m.id
+WHERE m.kind = 'image' AND m.pos IS NOT NULL {where}
+ORDER BY p.id, m.seq
+"""
+
+
+def iter_examples(conn: sqlite3.Connection, where: str = "", params: tuple = (), labelled: bool = True,
+                  words: int | None = None):
+    """Examples for the selected images, reading each page's text once.
+
+    words: narrow the stored context windows to this many words each side; a match outside the
+    narrowed window makes the example "outside" (not a negative: its description is elsewhere).
+    """
+    from ..context import WordIndex
+
+    page_id, text, index = None, "", None
+    for mid, pid, domain, cs, pos, ce, xs, xe, xk, fig, alt, url, off, seq in conn.execute(
+            ITEMS_SQL.format(where=where), params):
+        if pid != page_id:
+            page_id = pid
+            text = conn.execute("SELECT text FROM pages WHERE id = ?", (pid,)).fetchone()[0]
+            index = WordIndex(text)
+        if words is not None:
+            lo, hi = index.window(pos, words)
+            cs, ce = max(cs, lo), min(ce, hi)
+        match = (xs, xe, xk) if xs is not None else None
+        ex = make_example(mid, domain, text, cs, pos, ce, match, fig, labelled and alt is not None)
+        ex.key = (url, off, seq)
+        if match is not None and labelled and not (cs <= xs and xe <= ce):
+            ex.label, ex.kind = None, "outside"
+        yield ex
+
+
+def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float = 1.0,
+                           max_examples: int | None = None, words: int | None = None) -> list[Example]:
+    """Images with an alt text: positives where it reappears in the context, negatives (no span)
+    where it does not, `negatives` per positive, sampled with the seed."""
+    # sampled in an order of content, not of row ids (which depend on how ingest was scheduled)
+    rows = sorted(iter_examples(conn, "AND m.alt IS NOT NULL", words=words), key=lambda e: e.key)
+    pos = [e for e in rows if e.label is not None]
+    neg = [e for e in rows if e.kind == "none"]
+    rng = random.Random(seed)
+    rng.shuffle(neg)
+    out = pos + neg[: int(round(len(pos) * negatives))]
+    if max_examples is not None and len(out) > max_examples:
+        rng.shuffle(out)
+        out = out[:max_examples]
+    out.sort(key=lambda e: e.key)
+    return out
+
+
+def split_by_domain(examples: list[Example], seed: int, val: float = 0.15, test: float = 0.15) -> dict[int, str]:
+    """media_id -> train | validation | test; a domain lies in one split only. Domains are taken in
+    a seeded order and fill test, then validation, to their share of the positive examples."""
+    domains: dict[str, list[Example]] = {}
+    for e in examples:
+        domains.setdefault(e.domain, []).append(e)
+    order = sorted(domains, key=lambda d: hashlib.sha256(f"{seed}:{d}".encode()).hexdigest())
+    positives = sum(1 for e in examples if e.label is not None) or 1
+    split_of: dict[str, str] = {}
+    filled = {"test": 0, "validation": 0}
+    for d in order:
+        pos = sum(1 for e in domains[d] if e.label is not None)
+        if filled["test"] < test * positives and pos:
+            split_of[d] = "test"
+        elif filled["validation"] < val * positives and pos:
+            split_of[d] = "validation"
+        else:
+            split_of[d] = "train"
+        if split_of[d] in filled:
+            filled[split_of[d]] += pos
+    return {e.media_id: split_of[e.domain] for e in examples}
