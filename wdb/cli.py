@@ -222,7 +222,8 @@ def fetch(db_path, concurrency, timeout, retries, max_redirects, max_bytes, max_
               help="open_clip pretrained tag, or a checkpoint file ('' for none).")
 @click.option("--texts", default="alt", show_default=True, help="Comma list of alt, span, figcaption.")
 @click.option("--batch-size", default=64, show_default=True)
-@click.option("--workers", default=2, show_default=True, help="Image decoding processes.")
+@click.option("--workers", type=int, default=None,
+              help="Image decoding processes (default: 0 on CPU, where the model uses every core; 8 on GPU).")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--limit", type=int, default=None, help="At most this many images.")
 def score(db_path, model, pretrained, texts, batch_size, workers, device, limit) -> None:

@@ -6,6 +6,7 @@ model runs; image embeddings are kept as float16 blobs; scores are computed in f
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -28,7 +29,7 @@ class ScoreSettings:
     pretrained: str = "laion2b_s34b_b79k"
     sources: tuple[str, ...] = ("alt",)
     batch_size: int = 64
-    workers: int = 2
+    workers: int | None = None  # None: 0 on CPU (the model already uses every core), up to 8 on GPU
     device: str = "auto"
     limit: int | None = None
 
@@ -73,6 +74,12 @@ class _Images:
             return i, None
 
 
+def _worker_init(_):
+    import torch
+
+    torch.set_num_threads(1)  # many decoding processes: one thread each, no oversubscription
+
+
 def _collate(batch):
     import torch
 
@@ -98,6 +105,7 @@ def score(conn: sqlite3.Connection, s: ScoreSettings, log=sys.stderr) -> dict:
     device = torch.device("cuda" if s.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if s.device == "auto" else s.device))
     model, preprocess, tokenizer = load_clip(s.model, s.pretrained, device)
+    workers = s.workers if s.workers is not None else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
     mid = model_id(conn, s.model, s.pretrained)
     todo = pending(conn, mid, s.sources)
     keys = list(todo)[: s.limit] if s.limit is not None else list(todo)
@@ -105,8 +113,10 @@ def score(conn: sqlite3.Connection, s: ScoreSettings, log=sys.stderr) -> dict:
         "SELECT url_key, location, \"offset\", length, inner FROM images WHERE status = 'ok' AND url_key IN "
         "(SELECT value FROM json_each(?))", (json.dumps(keys),))}
     items = [ptr[k] for k in keys if k in ptr]
-    loader = torch.utils.data.DataLoader(_Images(items, preprocess), batch_size=s.batch_size,
-                                         num_workers=s.workers, collate_fn=_collate)
+    loader = torch.utils.data.DataLoader(
+        _Images(items, preprocess), batch_size=s.batch_size, num_workers=workers, collate_fn=_collate,
+        worker_init_fn=_worker_init if workers else None, pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None)
     amp = device.type == "cuda"
     counts = {"images": 0, "scores": 0, "skipped_images": 0}
     t0 = time.monotonic()
@@ -116,7 +126,7 @@ def score(conn: sqlite3.Connection, s: ScoreSettings, log=sys.stderr) -> dict:
                 counts["skipped_images"] += s.batch_size
                 continue
             with torch.autocast(device.type, enabled=amp):
-                img = model.encode_image(pixels.to(device))
+                img = model.encode_image(pixels.to(device, non_blocking=True))
             img = torch.nn.functional.normalize(img.float(), dim=-1)
             texts, owners = [], []
             for row, i in enumerate(idx):
