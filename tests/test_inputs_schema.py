@@ -116,3 +116,15 @@ def test_every_command_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     for name in cli.commands:
         assert f"wdb {name}" in readme
+
+
+def test_workers_zero_parses_in_process(tmp_path, monkeypatch):
+    import wdb.ingest as ingest_mod
+
+    def no_pool(*a, **k):
+        raise AssertionError("workers=0 must not start worker processes")
+
+    monkeypatch.setattr(ingest_mod, "Supervisor", no_pool)
+    conn = open_db(tmp_path / "z.db")
+    res = ingest(conn, [str(corpus("jwarc-tests/cc.warc.gz"))], workers=0, progress=False, quiet=True)
+    assert res.counts["pages"] == 1 and res.ok

@@ -93,7 +93,7 @@ def ingest(conn: sqlite3.Connection, inputs: list[str], *, workers: int | None =
            record_timeout: float = 300.0, fts: bool = True) -> IngestResult:
     """Read archives into the database; archives already ingested are skipped."""
     settings = settings or Settings()
-    workers = os.cpu_count() or 1 if workers is None else workers
+    workers = (os.cpu_count() or 1) if workers is None else workers
     sources = expand(inputs, base_url=base_url, limit=limit)
     params = dict(inputs=inputs, workers=workers, base_url=base_url, limit=limit, chunk_bytes=chunk_bytes,
                   context_words=settings.context_words, max_page_bytes=settings.max_page_bytes,
