@@ -60,7 +60,7 @@ def migrate(db_path: str) -> None:
 @click.option("--max-page-bytes", type=int, default=5 << 20, show_default=True, help="Cap on a decoded HTML payload.")
 @click.option("--max-record-bytes", type=int, default=64 << 20, show_default=True, help="Cap on a record block read into memory.")
 @click.option("--record-timeout", type=float, default=300.0, show_default=True, help="Seconds before a worker stuck on one record is replaced.")
-@click.option("--chunk-mb", type=int, default=32, show_default=True, help="Split local .gz archives into ranges of this size for parallel reading.")
+@click.option("--chunk-mb", type=int, default=8, show_default=True, help="Split local .gz archives into ranges of this size for parallel reading.")
 @click.option("--no-fts", is_flag=True, help="Do not index page text for full-text search.")
 @click.option("--silent", is_flag=True, help="No progress bar, no problem lines, no summary.")
 def ingest(db_path, inputs, workers, base_url, limit, context_words, max_page_bytes, max_record_bytes,

@@ -14,7 +14,7 @@ from .extract_record import Settings
 from .pool import Supervisor
 from .store import Writer, end_run, start_run
 
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 8 << 20
 MAX_ATTEMPTS = 3
 
 
