@@ -56,10 +56,6 @@ class WordIndex:
         return lo, hi
 
 
-def normalise(s: str) -> str:
-    return " ".join(t.lower() for t in _TOKEN.findall(s))
-
-
 def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:
     """Where alt reappears in text[lo:pos] (before) or text[pos:hi] (after), nearest first.
 
