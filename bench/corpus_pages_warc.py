@@ -4,10 +4,11 @@
 """
 from __future__ import annotations
 
-import gzip
 import sys
-import uuid
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from wdb.warc.write import HTTP_RESPONSE, gz, warc_record  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "pages" / "readability" / "test-pages"
 
@@ -20,10 +21,7 @@ def write(out: Path, pages: Path = PAGES) -> int:
             url = f"https://{name}.example.org/article.html"
             body = src.read_bytes()
             block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body
-            head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{uuid.UUID(int=n)}>\r\n"
-                    f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: {url}\r\n"
-                    f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n")
-            f.write(gzip.compress(head.encode() + block + b"\r\n\r\n", 6))
+            f.write(gz(warc_record("response", url, block, HTTP_RESPONSE)))
             n += 1
     return n
 

@@ -11,7 +11,6 @@ time, peak RSS of the process tree, database bytes per page, and the ratios.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import zlib
 from pathlib import Path
 
@@ -30,11 +28,10 @@ PAGES = ROOT.parent / "shared" / "corpus" / "pages" / "readability" / "test-page
 sys.path.insert(0, str(ROOT))
 
 
-def _record(rtype: str, url: str, block: bytes, ctype: str, extra: str = "") -> bytes:
-    head = (f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Date: 2024-05-18T01:58:10Z\r\n"
-            f"WARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\nWARC-Target-URI: {url}\r\n{extra}"
-            f"Content-Type: {ctype}\r\nContent-Length: {len(block)}\r\n\r\n").encode()
-    return gzip.compress(head + block + b"\r\n\r\n", 6)
+def _record(rtype: str, url: str, block: bytes, ctype: str) -> bytes:
+    from wdb.warc.write import gz, warc_record
+
+    return gz(warc_record(rtype, url, block, ctype, "2024-05-18T01:58:10Z"))
 
 
 def build(path: Path, size_mb: int) -> tuple[int, int]:

@@ -12,11 +12,9 @@ tensors already preprocessed in memory, same batch size). Random ViT-B-32 weight
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,10 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _rec(url: str, block: bytes) -> bytes:
-    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\n"
-            f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: {url}\r\n"
-            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n")
-    return gzip.compress(head.encode() + block + b"\r\n\r\n", 1)
+    from wdb.warc.write import HTTP_RESPONSE, gz, warc_record
+
+    return gz(warc_record("response", url, block, HTTP_RESPONSE), 1)
 
 
 def build(out: Path, coco: Path, n: int) -> Path:
@@ -84,7 +81,7 @@ def main() -> None:
 
     # bare forward on the same images, preprocessed in memory beforehand (not timed)
     from wdb.fetch.probe import decode_rgb
-    from wdb.serve.archived import read_payload
+    from wdb.warc.payload import read_payload
 
     model, preprocess, tokenizer = load_clip("ViT-B-32", "", device)
     rows = conn.execute("SELECT i.location, i.\"offset\", i.length, i.inner, m.alt FROM images i "

@@ -157,7 +157,7 @@ def test_archive_first_then_web_with_statuses(fetched):
 
 
 def test_downloaded_bytes_are_pointers_into_wdbs_own_warc(fetched):
-    from wdb.serve.archived import read_payload
+    from wdb.warc.payload import read_payload
     from wdb.warc.reader import ArchiveReader
 
     db, base, hits, files = fetched

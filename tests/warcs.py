@@ -1,20 +1,10 @@
 """Tiny WARC writers for edge-case archives built inside the tests (from real pages)."""
-import gzip
-import uuid
+from wdb.warc.write import HTTP_RESPONSE, gz, warc_record
 
 
 def record(url: str | None, block: bytes, rtype: str = "response", content_length: int | None = None,
-           content_type: str = "application/http; msgtype=response", extra: dict | None = None) -> bytes:
-    head = [b"WARC/1.0", f"WARC-Type: {rtype}".encode(), f"WARC-Record-ID: <urn:uuid:{uuid.uuid4()}>".encode(),
-            b"WARC-Date: 2024-05-18T01:58:10Z"]
-    if url:
-        head.append(f"WARC-Target-URI: {url}".encode())
-    head.append(f"Content-Type: {content_type}".encode())
-    for k, v in (extra or {}).items():
-        head.append(f"{k}: {v}".encode())
-    n = len(block) if content_length is None else content_length
-    head.append(f"Content-Length: {n}".encode())
-    return b"\r\n".join(head) + b"\r\n\r\n" + block + b"\r\n\r\n"
+           content_type: str = HTTP_RESPONSE, extra: dict | None = None) -> bytes:
+    return warc_record(rtype, url, block, content_type, "2024-05-18T01:58:10Z", extra, content_length)
 
 
 def http(body: bytes, content_type: str = "text/html", headers: dict | None = None, status: str = "200 OK") -> bytes:
@@ -25,7 +15,7 @@ def http(body: bytes, content_type: str = "text/html", headers: dict | None = No
 
 
 def gz_members(records: list[bytes]) -> bytes:
-    return b"".join(gzip.compress(r) for r in records)
+    return b"".join(gz(r) for r in records)
 
 
 def members(data: bytes) -> list[tuple[int, int]]:

@@ -95,17 +95,19 @@ def _read_lines_url(url: str) -> list[str]:
     return [ln.strip() for ln in data.decode().splitlines() if ln.strip()]
 
 
-def identity(src: Source) -> tuple[str, int | None]:
-    """How "already ingested" is decided: a URL by itself; a local file by size + head hash.
+def identity(src: Source) -> tuple[str, int | None, str | None]:
+    """(identity, size, compression). How "already ingested" is decided: a URL by itself; a
+    local file by size + head hash.
 
     A local file keeps its identity when moved or renamed (its new path is recorded).
     """
     if src.is_url:
-        return src.location, None
+        return src.location, None, None
     size = os.path.getsize(src.location)
     with open(src.location, "rb") as f:
         head = f.read(65536)
-    return f"sha256-head64k:{hashlib.sha256(head).hexdigest()}:size:{size}", size
+    compression = "gzip" if head[:3] == b"\x1f\x8b\x08" else "none"
+    return f"sha256-head64k:{hashlib.sha256(head).hexdigest()}:size:{size}", size, compression
 
 
 def open_at(src_location: str, url: bool, pos: int):

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ..db import now
-from ..serve.archived import read_payload
+from ..warc.payload import read_payload
 from .download import fetch as download
 from .probe import MAX_PIXELS, ImageProblem, probe
 from .warcwrite import FetchWarc

@@ -2,20 +2,13 @@
 so downloaded bytes are addressed like archived ones (file, offset, length)."""
 from __future__ import annotations
 
-import gzip
 import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..warc.write import HTTP_REQUEST, HTTP_RESPONSE, gz, warc_record
+
 ROTATE_BYTES = 1 << 30
-
-
-def _record(rtype: str, url: str, block: bytes, ctype: str, date: str, extra: str = "") -> bytes:
-    head = (f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: <urn:uuid:{uuid.uuid4()}>\r\n"
-            f"WARC-Date: {date}\r\nWARC-Target-URI: {url}\r\n{extra}Content-Type: {ctype}\r\n"
-            f"Content-Length: {len(block)}\r\n\r\n").encode()
-    return gzip.compress(head + block + b"\r\n\r\n", 6)
 
 
 class FetchWarc:
@@ -47,10 +40,9 @@ class FetchWarc:
         date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         keep = [(k, v) for k, v in headers if k.lower() not in ("transfer-encoding", "content-encoding", "content-length")]
         head = status_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in keep) + f"Content-Length: {len(body)}\r\n\r\n"
-        self.f.write(_record("request", url, request, "application/http; msgtype=request", date))
+        self.f.write(gz(warc_record("request", url, request, HTTP_REQUEST, date)))
         offset = self.f.tell()
-        member = _record("response", url, head.encode("latin-1", "replace") + body,
-                         "application/http; msgtype=response", date)
+        member = gz(warc_record("response", url, head.encode("latin-1", "replace") + body, HTTP_RESPONSE, date))
         self.f.write(member)
         return str(self.path), offset, len(member)
 

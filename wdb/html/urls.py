@@ -60,7 +60,7 @@ def resolve(base: str, raw: str | None) -> str | None:
     raw = raw.strip()
     if not raw or raw.startswith("#"):
         return None
-    fast = _fast(base, raw.split("#", 1)[0]) if "#" not in raw[:1] else None
+    fast = _fast(base, raw.split("#", 1)[0])
     if fast is not None:
         return fast
     try:

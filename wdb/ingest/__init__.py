@@ -43,9 +43,9 @@ class IngestResult:
 def _register(conn: sqlite3.Connection, src: Source, run_id: int, chunk_bytes: int, w: Writer):
     """Return (archive_id, state) where state is new | resume | skip."""
     try:
-        ident, size = identity(src)
+        ident, size, comp = identity(src)
     except OSError as e:
-        ident, size = f"unreadable:{src.location}", None
+        ident, size, comp = f"unreadable:{src.location}", None, None
         err = f"cannot read: {e}"
     else:
         err = None
@@ -63,10 +63,6 @@ def _register(conn: sqlite3.Connection, src: Source, run_id: int, chunk_bytes: i
             conn.execute("UPDATE archive_chunks SET status = 'pending' WHERE archive_id = ? AND status = 'failed'", (aid,))
         state = "resume"
     else:
-        comp = None
-        if not src.is_url and err is None:
-            with open(src.location, "rb") as f:
-                comp = "gzip" if f.read(3) == b"\x1f\x8b\x08" else "none"
         cur = conn.execute(
             "INSERT INTO archives (identity, location, name, size, compression, status, run_id, started_at) "
             "VALUES (?,?,?,?,?,?,?,?)", (ident, src.location, src.name, size, comp, "running", run_id, now()))

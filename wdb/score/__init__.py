@@ -64,7 +64,7 @@ class _Images:
 
     def __getitem__(self, i):
         from ..fetch.probe import decode_rgb
-        from ..serve.archived import read_payload
+        from ..warc.payload import read_payload
 
         key, loc, off, length, inner = self.items[i]
         try:

@@ -39,12 +39,11 @@ def describe_schema(folder: Path = MIGRATIONS) -> dict[str, dict]:
                 comments = []
                 continue
             if s.startswith("--"):
-                if current is None or not s:
+                if current is None:  # comments above a CREATE describe it
                     comments.append(s[2:].strip())
                 continue
-            if not s:
-                comments = []
-                current = None if current and s == "" else current
+            if not s:  # a blank line ends a comment block and a statement
+                comments, current = [], None
                 continue
             if current:
                 cm = (_COLUMN if not s.upper().startswith(("SELECT", "FROM")) else _VIEW_COLUMN).match(s) \

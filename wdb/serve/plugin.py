@@ -8,7 +8,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from .archived import MAX_SERVE_BYTES, read_payload
+from ..warc.payload import MAX_SERVE_BYTES, read_payload
 from .media_page import media_context
 
 SQL_MAX_LENGTH = 32 << 20  # no single string/blob over 32 MB (bounds memory, e.g. randomblob)

@@ -68,9 +68,6 @@ def predict(conn: sqlite3.Connection, run_id: int, batch_size: int = 32, limit: 
             device: str = "auto", media_ids: list[int] | None = None, log=sys.stderr) -> int:
     """Spans for image contexts that have none for this run yet; returns how many were added."""
     ckpt, params = run_params(conn, run_id)
-    tok, model = load(ckpt)
-    dev = choose_device(device)
-    model.to(dev)
     sql = ("SELECT m.id FROM media m WHERE m.kind = 'image' AND m.pos IS NOT NULL AND NOT EXISTS "
            "(SELECT 1 FROM spans s WHERE s.media_id = m.id AND s.run_id = ?) ORDER BY m.page_id, m.seq")
     ids = [r[0] for r in conn.execute(sql, (run_id,))]
@@ -79,6 +76,11 @@ def predict(conn: sqlite3.Connection, run_id: int, batch_size: int = 32, limit: 
         ids = [i for i in ids if i in wanted]
     if limit is not None:
         ids = ids[:limit]
+    if not ids:
+        return 0  # nothing pending: no model load
+    tok, model = load(ckpt)
+    dev = choose_device(device)
+    model.to(dev)
     done, t0 = 0, time.monotonic()
     for k in range(0, len(ids), CHUNK):
         part = ids[k:k + CHUNK]

@@ -322,7 +322,7 @@ class ArchiveReader:
             yield from self._records(member, skip)
             if member.error or (member.truncated and self.gz):
                 msg = member.error or "truncated gzip member (file ends inside it)"
-                yield ArchiveProblem(member.start, f"{msg}")
+                yield ArchiveProblem(member.start, msg)
                 if member.error:
                     # resynchronise at the next member after the corrupt one's start
                     self._rewind_to(member.start + 1)

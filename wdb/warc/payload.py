@@ -4,8 +4,8 @@ from __future__ import annotations
 import urllib.request
 
 from ..inputs import HTTP_TIMEOUT, is_url
-from ..warc.http import parse_http_response
-from ..warc.reader import read_record
+from .http import parse_http_response
+from .reader import read_record
 
 MAX_SERVE_BYTES = 16 << 20
 
