@@ -6,7 +6,7 @@ VENV := .venv
 CORPUS ?= ../shared/corpus/warc
 CC_URL ?= https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/warc/CC-MAIN-20240517233122-20240518023122-00000.warc.gz
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py wdb/html/_scan.c wdb/html/_scan_body.h
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test,ml]'
@@ -15,8 +15,8 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: setup test browser
 setup: $(VENV)/.installed
 	# exit code 1 (an archive ended partial, e.g. the corpus's clipped record) still prints stats
-	if [ -d "$(CORPUS)" ]; then $(VENV)/bin/wdb ingest wdb.db "$(CORPUS)"; \
-	else $(VENV)/bin/wdb ingest wdb.db "$(CC_URL)"; fi; \
+	if [ -d "$(CORPUS)" ]; then $(VENV)/bin/wdb ingest wdb.db "$(CORPUS)" --fts; \
+	else $(VENV)/bin/wdb ingest wdb.db "$(CC_URL)" --fts; fi; \
 	rc=$$?; [ $$rc -le 1 ] && $(VENV)/bin/wdb stats wdb.db
 
 # headless Chromium + ChromeDriver (Debian packages) for the browser test

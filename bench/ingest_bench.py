@@ -3,10 +3,12 @@
     python bench/ingest_bench.py                  # 300 MB input (built once, cached in bench/out/)
     python bench/ingest_bench.py --size-mb 1000   # the 1 GB input for the memory check
 
-Prints, for the same file: the floor (gzip inflate + record iteration), parse only (lexbor, and
-wdb's whole extraction without SQLite), and `wdb ingest` end to end into a fresh database with 1
-worker and with all cores: pages/s and MB/s per CPU-second (user+sys, children included), wall
-time, peak RSS of the process tree, database bytes per page, and the ratios.
+Prints, for the same file: the floor (gzip inflate + record iteration, with the inflater wdb uses
+and with the standard library's zlib), parse only (wdb's native scanner, lexbor for reference, and
+wdb's whole extraction without SQLite), `wdb ingest` end to end into a fresh database with 1
+worker and with all cores, and `wdb index` after it: pages/s and MB/s per CPU-second (user+sys,
+children included), wall time, peak RSS of the process tree, database bytes per page (all indexes
+built), and the ratios.
 """
 from __future__ import annotations
 
@@ -66,8 +68,12 @@ def cpu() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def floor(path: Path) -> int:
-    """Inflate every gzip member and count the records: no header parsing, no HTTP, no HTML."""
+def floor(path: Path, inflater=None) -> int:
+    """Inflate every gzip member and count the records: no header parsing, no HTTP, no HTML.
+    inflater: the zlib module to use (default: the one wdb reads with, zlib-ng where installed)."""
+    from wdb.warc.inflate import zlib as fast
+
+    zlib_mod = inflater or fast
     n = 0
     with open(path, "rb") as f:
         buf = memoryview(f.read(1 << 24))
@@ -80,7 +86,7 @@ def floor(path: Path) -> int:
                     i = 0
             if i >= len(buf):
                 break
-            d = zlib.decompressobj(31)
+            d = zlib_mod.decompressobj(31)
             j, head = i, b""
             while not d.eof:
                 chunk = buf[j:j + 65536]
@@ -101,11 +107,13 @@ def reader_only(path: Path) -> int:
         return sum(1 for _ in ArchiveReader(f))
 
 
-def parse_only(path: Path, full: bool) -> int:
-    """lexbor parse of every page (full=False), or wdb's whole extraction without SQLite (full=True)."""
+def parse_only(path: Path, full: bool, parser: str = "lexbor") -> int:
+    """Parse every page (lexbor, or wdb's native scanner), or run wdb's whole extraction without
+    SQLite (full=True)."""
     from selectolax.lexbor import LexborHTMLParser
 
     from wdb.html.charset import decode_html
+    from wdb.html.extract import scan_native
     from wdb.ingest.extract_record import Batch, Settings, process_record
     from wdb.warc.http import parse_http_response
     from wdb.warc.reader import ArchiveReader
@@ -122,7 +130,11 @@ def parse_only(path: Path, full: bool) -> int:
                 pages += len(b.pages)
             else:
                 pl = parse_http_response(rec.block, s.max_page_bytes)
-                LexborHTMLParser(decode_html(pl.body, pl.headers.get("content-type"))[0])
+                html = decode_html(pl.body, pl.headers.get("content-type"))[0]
+                if parser == "lexbor":
+                    LexborHTMLParser(html)
+                else:
+                    scan_native(html, s.max_text_chars)
                 pages += 1
     return pages
 
@@ -174,6 +186,12 @@ def ingest(path: Path, workers: int, out: Path) -> dict:
     proc.wait()
     sampler.stop = True
     wall, cpu_s = time.perf_counter() - t0, cpu() - c0
+    index_cpu = index_wall = None
+    if workers == 1:  # the indexes ingest leaves out (URL lookups, full text), built after it
+        c1, t1 = cpu(), time.perf_counter()
+        subprocess.run([sys.executable, "-m", "wdb.cli", "index", str(db)], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        index_cpu, index_wall = cpu() - c1, time.perf_counter() - t1
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     pages = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
@@ -185,6 +203,7 @@ def ingest(path: Path, workers: int, out: Path) -> dict:
     conn.close()
     size = db.stat().st_size
     return dict(workers=workers, rc=proc.returncode, pages=pages, wall=wall, cpu=cpu_s, rss=sampler.peak,
+                index_cpu=index_cpu, index_wall=index_wall,
                 db_bytes=size, text_bytes=text, media_bytes=media + urls)
 
 
@@ -203,13 +222,15 @@ def main() -> None:
     mb = path.stat().st_size / 1e6
     res = {}
     for name, fn in [("floor: inflate + split records", lambda: floor(path)),
+                     ("floor with the standard library's zlib", lambda: floor(path, zlib)),
                      ("wdb reader: records with headers", lambda: reader_only(path)),
-                     ("parse only: lexbor", lambda: parse_only(path, False)),
+                     ("parse only: lexbor (for reference)", lambda: parse_only(path, False)),
+                     ("parse only: wdb native scanner", lambda: parse_only(path, False, "native")),
                      ("parse only: wdb extraction (no SQLite)", lambda: parse_only(path, True))]:
         c0, t0 = cpu(), time.perf_counter()
         n = fn()
         res[name] = dict(cpu=cpu() - c0, wall=time.perf_counter() - t0, n=n)
-    pages = res["parse only: lexbor"]["n"]
+    pages = res["parse only: wdb native scanner"]["n"]
     print(f"\ninput: {path.name}, {mb:.0f} MB, {pages} pages, {mb * 1e6 / pages / 1e3:.1f} KB compressed per page")
     print(f"{'stage':48s} {'pages/s/CPU-s':>14s} {'MB/s/CPU-s':>11s} {'wall s':>8s}")
     for name, r in res.items():
@@ -222,13 +243,20 @@ def main() -> None:
         print(f"{label:48s} {r['pages'] / r['cpu']:14.0f} {mb / r['cpu']:11.1f} {r['wall']:8.1f}"
               f"   peak RSS {r['rss'] / 2**20:.0f} MiB, exit {r['rc']}")
     one = runs[0]
+    label = "wdb index (URL + full-text indexes, after)"
+    print(f"{label:48s} {one['pages'] / one['index_cpu']:14.0f} {mb / one['index_cpu']:11.1f} {one['index_wall']:8.1f}")
+    label = "ingest (1 worker) + index"
+    both = one["cpu"] + one["index_cpu"]
+    print(f"{label:48s} {one['pages'] / both:14.0f} {mb / both:11.1f} {one['wall'] + one['index_wall']:8.1f}")
     print("\nratios (per CPU-second):")
     floor_rate = pages / res["floor: inflate + split records"]["cpu"]
-    parse_rate = pages / res["parse only: lexbor"]["cpu"]
+    parse_rate = pages / res["parse only: wdb native scanner"]["cpu"]
+    lexbor_rate = pages / res["parse only: lexbor (for reference)"]["cpu"]
     full_rate = pages / res["parse only: wdb extraction (no SQLite)"]["cpu"]
     ing = one["pages"] / one["cpu"]
     print(f"  ingest(1 worker) / floor               {ing / floor_rate:.2f}")
-    print(f"  ingest(1 worker) / parse only (lexbor) {ing / parse_rate:.2f}")
+    print(f"  ingest(1 worker) / parse only (scanner) {ing / parse_rate:.2f}")
+    print(f"  ingest(1 worker) / lexbor parse only   {ing / lexbor_rate:.2f}")
     print(f"  ingest(1 worker) / wdb extraction      {ing / full_rate:.2f}")
     if len(runs) > 1:
         print(f"  wall-clock speed-up, {runs[1]['workers']} workers vs 1: {one['wall'] / runs[1]['wall']:.2f}x")

@@ -25,7 +25,7 @@ def corpus_db(tmp_path_factory):
         pytest.skip("../shared/corpus/warc not present")
     path = tmp_path_factory.mktemp("corpus") / "corpus.db"
     conn = open_db(path)
-    result = ingest(conn, [str(WARC)], workers=2, progress=False, quiet=True)
+    result = ingest(conn, [str(WARC)], workers=2, progress=False, quiet=True, fts=True)
     conn.close()
     return path, result
 

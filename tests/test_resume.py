@@ -9,11 +9,14 @@ import time
 
 import pytest
 
-from conftest import content_rows, corpus
+from conftest import ROOT, content_rows, corpus
 from wdb.db import open_db
 from wdb.ingest import chunk as chunk_mod
 from wdb.ingest import ingest
 from wdb.ingest import store
+
+sys.path.insert(0, str(ROOT / "bench"))
+from corpus_pages_warc import write as write_pages_warc  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +35,23 @@ def clean_rows(tmp_path, inputs, chunk_bytes):
 def test_sigkill_at_random_points_then_resume(tmp_path, inputs):
     """Real subprocesses killed with SIGKILL, several times, also during a resumed run."""
     chunk_mb = 1
+    pages = tmp_path / "pages.warc.gz"  # the 129 real pages too, so that a run lasts long enough
+    write_pages_warc(pages)
+    inputs = inputs + [str(pages)]
     expected = clean_rows(tmp_path, inputs, 1 << 30)  # unsplit, in-process: the reference
     db = tmp_path / "killed.db"
     cmd = [sys.executable, "-m", "wdb.cli", "ingest", str(db), *inputs, "--workers", "2", "--silent",
            "--chunk-mb", str(chunk_mb)]
+    # kill points spread over the length of an uninterrupted run on this machine
+    t0 = time.monotonic()
+    subprocess.run(cmd[:4] + [str(tmp_path / "timing.db")] + cmd[5:], check=True, timeout=300)
+    full = time.monotonic() - t0
     rng = random.Random(7)
     kills, seen = 0, []
     total = len(expected["pages"])
     for _ in range(5):
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 1.1))
+        time.sleep(rng.uniform(0.45, 0.85) * full)
         if p.poll() is None:
             os.kill(p.pid, signal.SIGKILL)
             kills += 1

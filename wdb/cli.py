@@ -61,10 +61,10 @@ def migrate(db_path: str) -> None:
 @click.option("--max-record-bytes", type=int, default=64 << 20, show_default=True, help="Cap on a record block read into memory.")
 @click.option("--record-timeout", type=float, default=300.0, show_default=True, help="Seconds before a worker stuck on one record is replaced.")
 @click.option("--chunk-mb", type=int, default=8, show_default=True, help="Split local .gz archives into ranges of this size for parallel reading.")
-@click.option("--no-fts", is_flag=True, help="Do not index page text for full-text search.")
+@click.option("--fts", is_flag=True, help="Also build the URL and full-text indexes at the end (else `wdb index` or `wdb serve` does).")
 @click.option("--silent", is_flag=True, help="No progress bar, no problem lines, no summary.")
 def ingest(db_path, inputs, workers, base_url, limit, context_words, max_page_bytes, max_record_bytes,
-           record_timeout, chunk_mb, no_fts, silent) -> None:
+           record_timeout, chunk_mb, fts, silent) -> None:
     """Read WARC/ARC archives (files, directories, globs, http(s) URLs, warc.paths.gz) into DB_PATH.
 
     An archive already ingested (same URL, or same size and first 64 KiB for a local file) is
@@ -85,7 +85,7 @@ def ingest(db_path, inputs, workers, base_url, limit, context_words, max_page_by
     try:
         result = run_ingest(conn, list(inputs), workers=workers, base_url=base_url, limit=limit,
                             settings=settings, chunk_bytes=chunk_mb << 20, progress=not silent,
-                            quiet=silent, record_timeout=record_timeout, fts=not no_fts)
+                            quiet=silent, record_timeout=record_timeout, fts=fts)
     except WdbError as e:
         raise click.UsageError(str(e)) from e
     if not silent:
@@ -117,6 +117,26 @@ def stats(db_path: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+def index(db_path: str) -> None:
+    """Build the indexes ingest leaves out: URL lookups, and full-text search over page text and
+    media alt/title/figcaption.
+
+    Incremental: only rows added since the last update are indexed; `wdb serve` runs it first.
+
+    Example:
+
+    \b
+        wdb index wdb.db
+    """
+    from .indexes import update_indexes
+
+    added = update_indexes(_open(db_path))
+    made = f"; created {', '.join(added['created'])}" if added["created"] else ""
+    click.echo(f"full-text indexed {added['pages']} pages, {added['media']} media items{made}")
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (127.0.0.1: this machine only).")
 @click.option("--port", "-p", default=8001, show_default=True, type=int, help="Port to listen on.")
 def serve(db_path: str, host: str, port: int) -> None:
@@ -129,9 +149,14 @@ def serve(db_path: str, host: str, port: int) -> None:
     \b
         wdb serve wdb.db --port 8001
     """
+    from .indexes import update_indexes
     from .serve import serve as run_serve
 
-    _open(db_path).close()  # apply migrations first
+    conn = _open(db_path)  # applies migrations first
+    added = update_indexes(conn)
+    conn.close()
+    if added["pages"] or added["media"] or added["created"]:
+        click.echo(f"wdb: full-text indexed {added['pages']} pages, {added['media']} media items", err=True)
     click.echo(f"wdb: serving {db_path} on http://{host}:{port}/", err=True)
     run_serve(db_path, host=host, port=port)
 

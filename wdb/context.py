@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
+from itertools import accumulate
 
 _WORD = re.compile(r"\S+")
 _TOKEN = re.compile(r"\w+")
+_TOKEN_SPLIT = re.compile(r"(\w+)")
+try:  # the same cut, in C (wdb/html/_scan.c)
+    from .html._scan import tokens as _native_tokens
+except ImportError:
+    _native_tokens = None
 PARTIAL_MIN = 0.6  # share of the alt's tokens a partial match must contain
 
 
@@ -63,6 +70,33 @@ def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:
     punctuation and extra white space; partial: the best run of len(alt) words holding >= 60 % of
     the alt's words (score = that share).
     """
+    head = _head(text, alt, lo, pos, hi, lambda: text[lo:hi].lower())
+    if not isinstance(head, list):
+        return head
+    want, window = head
+    n = len(want)
+    have = set(_TOKEN.findall(window))
+    present = sum(1 for t in want if t in have)
+    if present < n and (n < 2 or present < PARTIAL_MIN * n):
+        return None
+    if present == n:
+        found = []
+        for side, a, b in (("before", lo, pos), ("after", pos, hi)):
+            toks = [(m.start(), m.end()) for m in _TOKEN.finditer(window, a - lo, b - lo)]
+            first = _find_run([window[s:e] for s, e in toks], want, side == "before")
+            if first is not None:
+                found.append((side, lo + toks[first][0], lo + toks[first + n - 1][1]))
+        if found:
+            return _nearest_normalised(found, pos)
+    if n < 2:
+        return None
+    return _partial(text, want, lo, pos, hi)
+
+
+def _head(text: str, alt: str, lo: int, pos: int, hi: int, lowered):
+    """The cheap part of a match: the exact match (a Match), else None where too few of the alt's
+    tokens occur in the window even as substrings (C-level `in`: most alts stop here), else
+    [tokens, lowered window] for the token-level steps. lowered() gives text[lo:hi].lower()."""
     alt = alt.strip()
     if not alt:
         return None
@@ -74,63 +108,73 @@ def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:
     want = [t.lower() for t in _TOKEN.findall(alt)]
     if not want:
         return None
-    window = text[lo:hi].lower()
+    window = lowered()
     n = len(want)
-    # substring test first (C-level, most alts stop here), then whole tokens
     if sum(1 for t in want if t in window) < max(1, PARTIAL_MIN * n) if n > 1 else want[0] not in window:
         return None
-    have = set(_TOKEN.findall(window))
-    present = sum(1 for t in want if t in have)
-    if present < n and (n < 2 or present < PARTIAL_MIN * n):
-        return None
-    if present == n:
-        found = []
-        for side, a, b in (("before", lo, pos), ("after", pos, hi)):
-            toks = [(m.start(), m.end()) for m in _TOKEN.finditer(window, a - lo, b - lo)]
-            joined = " ".join(window[s:e] for s, e in toks)
-            target = " ".join(want)
-            idx = joined.rfind(target) if side == "before" else joined.find(target)
-            while idx >= 0:
-                end = idx + len(target)
-                if (idx == 0 or joined[idx - 1] == " ") and (end == len(joined) or joined[end] == " "):
-                    first = joined.count(" ", 0, idx)
-                    found.append((side, lo + toks[first][0], lo + toks[first + n - 1][1]))
-                    break
-                idx = joined.rfind(target, 0, idx) if side == "before" else joined.find(target, idx + 1)
-        if found:
-            found.sort(key=lambda m: abs((m[2] if m[0] == "before" else m[1]) - pos))
-            side, s, e = found[0]
-            return Match(side, s, e, "normalised", 1.0)
-    if n < 2:
-        return None
-    return _partial(text, want, lo, pos, hi)
+    return [want, window]
+
+
+def _nearest_normalised(found: list[tuple[str, int, int]], pos: int) -> Match:
+    side, s, e = min(found, key=lambda m: abs((m[2] if m[0] == "before" else m[1]) - pos))
+    return Match(side, s, e, "normalised", 1.0)
+
+
+def _find_run(words: list[str], want: list[str], before: bool) -> int | None:
+    """Index of the first word of the run of words equal to want nearest the item (the last run
+    before it, the first after it), or None."""
+    joined, target = " ".join(words), " ".join(want)
+    idx = joined.rfind(target) if before else joined.find(target)
+    while idx >= 0:
+        end = idx + len(target)
+        if (idx == 0 or joined[idx - 1] == " ") and (end == len(joined) or joined[end] == " "):
+            return joined.count(" ", 0, idx)
+        idx = joined.rfind(target, 0, idx) if before else joined.find(target, idx + 1)
+    return None
 
 
 def _partial(text: str, want: list[str], lo: int, pos: int, hi: int) -> Match | None:
+    sides = []
+    for side, a, b in (("before", lo, pos), ("after", pos, hi)):
+        toks = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text, a, b)]
+        sides.append((side, [t[2] for t in toks], [t[0] for t in toks], [t[1] for t in toks]))
+    return _best_run(sides, want, pos)
+
+
+def _best_run(sides, want: list[str], pos: int) -> Match | None:
+    """The partial match: over each side's (side, words, starts, ends), the run of len(want) words
+    holding the largest share (>= PARTIAL_MIN) of the alt's words, nearest the item on ties.
+    Only windows ending on one of the alt's words are scored (the others score no higher)."""
     n = len(want)
     need = Counter(want)
     best_m = None
-    for side, a, b in (("before", lo, pos), ("after", pos, hi)):
-        toks = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text, a, b)]
-        words = [t[2] for t in toks]
-        counts = Counter(words)
+    for side, side_words, starts, ends in sides:
+        counts = Counter(side_words)
         if sum(min(c, counts[w]) for w, c in need.items()) < PARTIAL_MIN * n:
             continue
-        have: Counter = Counter()
-        for i, w in enumerate(words):
-            have[w] += 1
-            if i >= n:
-                have[words[i - n]] -= 1
-            if i >= n - 1 and w in need:
-                score = sum(min(c, have[w2]) for w2, c in need.items()) / n
-                if score >= PARTIAL_MIN:
-                    start = i - n + 1
-                    hits = [r for r in range(start, i + 1) if words[r] in need]
-                    s, e = toks[hits[0]][0], toks[hits[-1]][1]
-                    dist = abs((e if side == "before" else s) - pos)
-                    cand = (-score, dist, side, s, e)
-                    if best_m is None or cand < best_m:
-                        best_m = cand
+        hits = [i for i, w in enumerate(side_words) if w in need]
+        have_c = dict.fromkeys(need, 0)
+        matched = left = 0  # matched: sum over need of min(need, have) in the window of n words
+        for i in hits:
+            w = side_words[i]
+            if have_c[w] < need[w]:
+                matched += 1
+            have_c[w] += 1
+            while hits[left] < i - n + 1:
+                w = side_words[hits[left]]
+                have_c[w] -= 1
+                if have_c[w] < need[w]:
+                    matched -= 1
+                left += 1
+            if i < n - 1:
+                continue
+            score = matched / n
+            if score >= PARTIAL_MIN:
+                s, e = starts[hits[left]], ends[i]
+                dist = abs((e if side == "before" else s) - pos)
+                cand = (-score, dist, side, s, e)
+                if best_m is None or cand < best_m:
+                    best_m = cand
     if best_m:
         return Match(best_m[2], best_m[3], best_m[4], "partial", round(-best_m[0], 4))
     return None
@@ -159,3 +203,75 @@ def _nearest(j: int, k: int, n: int, pos: int):
         return None
     cands.sort()
     return cands[0][1:]
+
+
+class PageTokens:
+    """A page's text lower-cased and cut into tokens once, for all the alt matches on the page.
+
+    find_alt_page() gives what find_alt() gives; it falls back to it where a window edge cuts a
+    token, or where lower-casing changes the text's length.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        low = text.lower()
+        self.ok = len(low) == len(text)
+        self.low = low
+        self.words: list[str] | None = None  # cut on first use: most alts never get that far
+
+    def _cut(self) -> None:
+        if _native_tokens is not None:
+            self.words, self.starts, self.ends = _native_tokens(self.low)
+            return
+        parts = _TOKEN_SPLIT.split(self.low)
+        acc = list(accumulate(map(len, parts)))
+        self.words = parts[1::2]
+        self.starts = acc[0:-1:2]
+        self.ends = acc[1::2]
+
+    def span(self, a: int, b: int) -> tuple[int, int] | None:
+        """Token indices [i, j) inside text[a:b], or None where a token crosses a or b."""
+        if self.words is None:
+            self._cut()
+        starts, ends = self.starts, self.ends
+        i = bisect_left(starts, a)
+        if i and ends[i - 1] > a:
+            return None
+        j = bisect_left(starts, b)
+        if j and ends[j - 1] > b:
+            return None
+        return i, j
+
+
+def find_alt_page(tk: PageTokens, alt: str, lo: int, pos: int, hi: int) -> Match | None:
+    """find_alt(tk.text, alt, lo, pos, hi), with the page's tokens computed once."""
+    text = tk.text
+    if not tk.ok:
+        return find_alt(text, alt, lo, pos, hi)
+    head = _head(text, alt, lo, pos, hi, lambda: tk.low[lo:hi])
+    if not isinstance(head, list):
+        return head
+    want, _ = head
+    n = len(want)
+    before, after = tk.span(lo, pos), tk.span(pos, hi)
+    if before is None or after is None:
+        return find_alt(text, alt, lo, pos, hi)
+    words = tk.words
+    have = set(words[before[0]:before[1]])
+    have.update(words[after[0]:after[1]])
+    present = sum(1 for t in want if t in have)
+    if present < n and (n < 2 or present < PARTIAL_MIN * n):
+        return None
+    starts, ends = tk.starts, tk.ends
+    if present == n:
+        found = []
+        for side, (i0, i1) in (("before", before), ("after", after)):
+            first = _find_run(words[i0:i1], want, side == "before")
+            if first is not None:
+                found.append((side, starts[i0 + first], ends[i0 + first + n - 1]))
+        if found:
+            return _nearest_normalised(found, pos)
+    if n < 2:
+        return None
+    return _best_run([(side, words[i0:i1], starts[i0:i1], ends[i0:i1])
+                      for side, (i0, i1) in (("before", before), ("after", after))], want, pos)

@@ -1,6 +1,7 @@
 """`wdb ingest`: archives in, pages/media/matches out, resumable and idempotent."""
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import sys
@@ -8,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..db import now
+from ..indexes import drop_deferred, update_indexes
 from ..inputs import DEFAULT_BASE_URL, Source, expand, identity
 from .chunk import Chunk, Progress, iter_chunk
 from .extract_record import Settings
@@ -25,6 +27,7 @@ class IngestResult:
     seconds: float
     archives: dict = field(default_factory=dict)  # status -> count
     skipped: list[str] = field(default_factory=list)
+    indexed: dict | None = None  # rows added to the full-text indexes (fts=True)
 
     @property
     def ok(self) -> bool:
@@ -37,7 +40,9 @@ class IngestResult:
         return (f"ingested {c['pages']} pages, {c['media']} media items, {c['archived_media']} archived media "
                 f"records, {c['alt_matches']} alt matches from {c['records']} records in {self.seconds:.1f}s "
                 f"({rate:.0f} pages/s); archives: {arch}; already ingested: {len(self.skipped)}; "
-                f"problems: {c['problems']}; skipped URLs: {c['skipped_urls']}")
+                f"problems: {c['problems']}; skipped URLs: {c['skipped_urls']}"
+                + (f"; full-text indexed: {self.indexed['pages']} pages, {self.indexed['media']} media items"
+                   if self.indexed is not None else ""))
 
 
 def _register(conn: sqlite3.Connection, src: Source, run_id: int, chunk_bytes: int, w: Writer):
@@ -86,8 +91,12 @@ def _register(conn: sqlite3.Connection, src: Source, run_id: int, chunk_bytes: i
 def ingest(conn: sqlite3.Connection, inputs: list[str], *, workers: int | None = None,
            base_url: str = DEFAULT_BASE_URL, limit: int | None = None, settings: Settings | None = None,
            chunk_bytes: int = CHUNK_BYTES, progress: bool = True, quiet: bool = False,
-           record_timeout: float = 300.0, fts: bool = True) -> IngestResult:
-    """Read archives into the database; archives already ingested are skipped."""
+           record_timeout: float = 300.0, fts: bool = False) -> IngestResult:
+    """Read archives into the database; archives already ingested are skipped.
+
+    fts: build the URL and full-text indexes at the end of the run (wdb/indexes.py); ingest itself
+    drops the URL indexes before it writes.
+    """
     settings = settings or Settings()
     workers = (os.cpu_count() or 1) if workers is None else workers
     sources = expand(inputs, base_url=base_url, limit=limit)
@@ -95,8 +104,11 @@ def ingest(conn: sqlite3.Connection, inputs: list[str], *, workers: int | None =
                   context_words=settings.context_words, max_page_bytes=settings.max_page_bytes,
                   max_text_chars=settings.max_text_chars, max_record_bytes=settings.max_record_bytes, fts=fts)
     t0 = time.monotonic()
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts into a growing database
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)  # batches are many short-lived acyclic objects
     run_id = start_run(conn, "ingest", params)
-    w = Writer(conn, run_id, fts=fts, quiet=quiet)
+    w = Writer(conn, run_id, quiet=quiet)
     result = IngestResult(run_id, w.counts, 0.0)
     todo_archives = []
     for src in sources:
@@ -107,6 +119,8 @@ def ingest(conn: sqlite3.Connection, inputs: list[str], *, workers: int | None =
             continue
         todo_archives.append(aid)
     chunks = _pending_chunks(conn, todo_archives)
+    if chunks:
+        drop_deferred(conn)  # random-order URL indexes: rebuilt by `wdb index` (wdb/indexes.py)
     total = sum(((c.end or size or 0) - c.pos) for c, size in chunks) or None
     bar = None
     if progress and not quiet and sys.stderr.isatty():
@@ -144,9 +158,12 @@ def ingest(conn: sqlite3.Connection, inputs: list[str], *, workers: int | None =
             for aid in todo_archives:
                 st = w.finish_archive(aid)
                 result.archives[st] = result.archives.get(st, 0) + 1
+            if fts:
+                result.indexed = update_indexes(conn)
         result.seconds = time.monotonic() - t0
         counters = dict(w.counts, archives=result.archives, already_ingested=len(result.skipped))
         end_run(conn, run_id, counters, status, result.seconds)
+        gc.set_threshold(*thresholds)
     return result
 
 

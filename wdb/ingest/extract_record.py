@@ -7,9 +7,9 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from ..context import WordIndex, find_alt
+from ..context import PageTokens, WordIndex, find_alt_page
 from ..html.charset import decode_html
-from ..html.extract import extract
+from ..html.extract import extract, windows
 from ..html.urls import domain, url_key
 from ..warc.http import parse_http_response
 from ..warc.reader import Record
@@ -156,13 +156,23 @@ def _page(rec, batch, s, url, rid, date, status, ctype, body, flags, content_lan
     ))
     if not page.items:
         return
-    words = WordIndex(text) if any(it.pos is not None for it in page.items) else None
+    placed = [it.pos for it in page.items if it.pos is not None]
+    if not placed:
+        spans = iter(())
+    elif windows is not None:
+        spans = iter(windows(text, placed, s.context_words))
+    else:
+        w = WordIndex(text)
+        spans = (w.window(p, s.context_words) for p in placed)
+    tokens = None
     for it in page.items:
         cs = ce = None
         if it.pos is not None:
-            cs, ce = words.window(it.pos, s.context_words)
+            cs, ce = next(spans)
             if it.alt:
-                m = find_alt(text, it.alt, cs, it.pos, ce)
+                if tokens is None:
+                    tokens = PageTokens(text)
+                m = find_alt_page(tokens, it.alt, cs, it.pos, ce)
                 if m:
                     batch.alt_matches.append((local, it.seq, m.side, m.start, m.end, m.kind, m.score))
         batch.media.append((local, it.seq, it.kind, it.tag, it.url, url_key(it.url), it.alt, it.title,

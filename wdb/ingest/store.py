@@ -13,10 +13,9 @@ LOSSY = ("archive", "worker_crash", "worker_hang", "chunk_error")
 
 
 class Writer:
-    def __init__(self, conn: sqlite3.Connection, run_id: int, fts: bool = True, quiet: bool = False):
+    def __init__(self, conn: sqlite3.Connection, run_id: int, quiet: bool = False):
         self.conn = conn
         self.run_id = run_id
-        self.fts = fts
         self.quiet = quiet
         self.names: dict[int, str] = {}
         self.counts = dict(pages=0, media=0, archived_media=0, alt_matches=0, problems=0,
@@ -61,13 +60,6 @@ class Writer:
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [(aid,) + a for a in b.archived_media])
             c.executemany("INSERT INTO problems (run_id, archive_id, \"offset\", url, kind, message) VALUES (?,?,?,?,?,?)",
                           [(self.run_id, aid) + p for p in b.problems])
-            if self.fts and b.pages:
-                last = page0 + len(b.pages) - 1
-                c.execute("INSERT INTO pages_fts (rowid, title, text) SELECT id, title, text FROM pages "
-                          "WHERE id BETWEEN ? AND ?", (page0, last))
-                if rows:
-                    c.execute("INSERT INTO media_fts (rowid, alt, title, figcaption) SELECT id, alt, title, "
-                              "figcaption FROM media WHERE id BETWEEN ? AND ?", (media0, media0 + len(rows) - 1))
             pos, skip = prog.resume
             c.execute("UPDATE archive_chunks SET pos = ?, skip = ?, status = ? WHERE archive_id = ? AND start = ?",
                       (pos, skip, "done" if prog.final else "pending", aid, chunk.start))

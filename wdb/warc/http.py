@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass, field
+
+from .inflate import zlib
 
 MAX_HTTP_HEADER = 1 << 16
 _CHUNK_START = re.compile(rb"[0-9a-fA-F]{1,8}[ \t]*(?:;[^\r\n]*)?\r?\n")

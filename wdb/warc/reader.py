@@ -1,16 +1,17 @@
 """Read WARC and ARC records from gzip or plain files, with exact offsets and resynchronisation.
 
 Neither warcio nor FastWARC survives a corrupt gzip member (both stop the file), and both read a
-truncated record silently.  This reader inflates gzip members itself (zlib, C speed), so it knows
+truncated record silently.  This reader inflates gzip members itself (zlib-ng, C speed), so it knows
 where every member starts and ends, flags short records (bytes read < Content-Length), and after a
 corrupt member scans for the next member that inflates to a record header.
 """
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
+
+from .inflate import zlib
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 RAW_CHUNK = 1 << 16
