@@ -74,10 +74,15 @@ class Page:
     text_capped: bool = False
 
 
+_LEADING_INT = re.compile(r"\s*(\d{1,6})")
+
+
 def _int(v: str | None) -> int | None:
     if not v:
         return None
-    m = re.match(r"\s*(\d{1,6})", v)
+    if v.isascii() and v.isdigit() and len(v) <= 6:
+        return int(v)
+    m = _LEADING_INT.match(v)
     return int(m.group(1)) if m else None
 
 
@@ -247,7 +252,9 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                 src = add_url(item, "src", a.get("src"))
                 best, best_w = None, -1.0
                 for attr in LAZY_SRCSET:
-                    for cand, desc in parse_srcset(a.get(attr) or ""):
+                    if attr not in a:
+                        continue
+                    for cand, desc in parse_srcset(a[attr]):
                         res = add_url(item, attr, cand, desc)
                         w = srcset_weight(desc)
                         if res and w > best_w:
