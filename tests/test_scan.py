@@ -33,6 +33,26 @@ def test_corpus_pages_scan_identically():
         same(decode_html(p.read_bytes(), "text/html")[0])
 
 
+def test_corpus_archive_pages_scan_identically():
+    """Every HTML response in the real archives of ../shared/corpus/warc (440 of them)."""
+    from wdb.ingest.extract_record import HTML_TYPES, _mime
+    from wdb.warc.http import parse_http_response
+    from wdb.warc.reader import ArchiveProblem, ArchiveReader
+
+    files = sorted(p for p in (CORPUS / "warc").rglob("*") if p.is_file() and (".warc" in p.name or ".arc" in p.name))
+    n = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            for rec in ArchiveReader(fh):
+                if isinstance(rec, ArchiveProblem) or rec.rec_type != "response":
+                    continue
+                pl = parse_http_response(rec.block, 64 << 20)
+                if _mime(pl.headers.get("content-type")) in HTML_TYPES:
+                    same(decode_html(pl.body, pl.headers.get("content-type"))[0])
+                    n += 1
+    assert n >= 400
+
+
 EDGE = [
     # character references: named, legacy without ';', numeric, C1, invalid, in attributes
     "<p>a &amp; b &lt;&gt; &copy2020 &notit; &notin; &#65;&#x42;&#X43 &#0; &#x110000; &#128; &#xD800; &bogus; &</p>",
