@@ -90,6 +90,8 @@ def ingest(db_path, inputs, workers, base_url, limit, context_words, max_page_by
         raise click.UsageError(str(e)) from e
     if not silent:
         click.echo(result.summary(), err=True)
+        if result.indexed is None and result.counts["pages"]:
+            click.echo(f"wdb: URL and full-text indexes are built by `wdb index {db_path}` (or `wdb serve`)", err=True)
     sys.exit(0 if result.ok else 1)
 
 
