@@ -6,9 +6,9 @@ import re
 import pytest
 
 from conftest import CORPUS
-from wdb.context import PageTokens, WordIndex, _TOKEN_SPLIT
+from wdb.context import _TOKEN_SPLIT, PageTokens, WordIndex, _native_windows
 from wdb.html.charset import decode_html
-from wdb.html.extract import extract, scan_lexbor, scan_native, windows
+from wdb.html.extract import extract, scan_lexbor, scan_native
 
 PAGES = sorted((CORPUS / "pages" / "readability" / "test-pages").glob("*/source.html"))
 FIELDS = ("text", "capped", "title", "lang", "xml_lang", "meta_lang", "base", "elements", "figures", "og")
@@ -167,7 +167,7 @@ def test_windows_and_tokens_equal_the_python_versions():
         pos = sorted({0, len(t)} | {rng.randrange(len(t) + 1) for _ in range(20)})
         for words in (1, 3, 256):
             w = WordIndex(t)
-            assert windows(t, pos, words) == [w.window(p, words) for p in pos]
+            assert _native_windows(t, pos, words) == [w.window(p, words) for p in pos]
         tk = PageTokens(t)
         tk.span(0, 0)
         low = t.lower()

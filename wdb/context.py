@@ -10,10 +10,11 @@ from itertools import accumulate
 _WORD = re.compile(r"\S+")
 _TOKEN = re.compile(r"\w+")
 _TOKEN_SPLIT = re.compile(r"(\w+)")
-try:  # the same cut, in C (wdb/html/_scan.c)
+try:  # the same cuts, in C (wdb/html/_scan.c)
     from .html._scan import tokens as _native_tokens
+    from .html._scan import windows as _native_windows
 except ImportError:
-    _native_tokens = None
+    _native_tokens = _native_windows = None
 PARTIAL_MIN = 0.6  # share of the alt's tokens a partial match must contain
 
 
@@ -61,6 +62,15 @@ class WordIndex:
                 break
             span *= 4
         return lo, hi
+
+
+def windows(text: str, positions: list[int], words: int) -> list[tuple[int, int]]:
+    """WordIndex(text).window(p, words) for each position: in C where built (one word pass per
+    page, a binary search per position), else in Python."""
+    if _native_windows is not None:
+        return _native_windows(text, positions, words)
+    w = WordIndex(text)
+    return [w.window(p, words) for p in positions]
 
 
 def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:

@@ -170,10 +170,8 @@ try:
 
     _scan.setup(dict(_entities), dict(EXT_KIND))
     scan_native = _scan.scan
-    windows = _scan.windows
 except ImportError:  # not built (no C compiler at install): lexbor, same output, slower
     scan_native = None
-    windows = None
 
 SCANNERS = {"lexbor": scan_lexbor}
 if scan_native is not None:

@@ -7,9 +7,9 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from ..context import PageTokens, WordIndex, find_alt_page
+from ..context import PageTokens, find_alt_page, windows
 from ..html.charset import decode_html
-from ..html.extract import extract, windows
+from ..html.extract import extract
 from ..html.urls import domain, url_key
 from ..warc.http import parse_http_response
 from ..warc.reader import Record
@@ -157,13 +157,7 @@ def _page(rec, batch, s, url, rid, date, status, ctype, body, flags, content_lan
     if not page.items:
         return
     placed = [it.pos for it in page.items if it.pos is not None]
-    if not placed:
-        spans = iter(())
-    elif windows is not None:
-        spans = iter(windows(text, placed, s.context_words))
-    else:
-        w = WordIndex(text)
-        spans = (w.window(p, s.context_words) for p in placed)
+    spans = iter(windows(text, placed, s.context_words) if placed else ())
     tokens = None
     for it in page.items:
         cs = ce = None
