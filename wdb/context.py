@@ -80,10 +80,9 @@ def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:
     punctuation and extra white space; partial: the best run of len(alt) words holding >= 60 % of
     the alt's words (score = that share).
     """
-    head = _head(text, alt, lo, pos, hi, lambda: text[lo:hi].lower())
-    if not isinstance(head, list):
-        return head
-    want, window = head
+    done, want, window = _head(text, alt, lo, pos, hi, lambda: text[lo:hi].lower())
+    if want is None:
+        return done
     n = len(want)
     have = set(_TOKEN.findall(window))
     present = sum(1 for t in want if t in have)
@@ -104,25 +103,28 @@ def find_alt(text: str, alt: str, lo: int, pos: int, hi: int) -> Match | None:
 
 
 def _head(text: str, alt: str, lo: int, pos: int, hi: int, lowered):
-    """The cheap part of a match: the exact match (a Match), else None where too few of the alt's
-    tokens occur in the window even as substrings (C-level `in`: most alts stop here), else
-    [tokens, lowered window] for the token-level steps. lowered() gives text[lo:hi].lower()."""
+    """The cheap part of a match, as (answer, tokens, lowered window).
+
+    tokens is None when the answer is final: the exact match, or None where too few of the alt's
+    tokens occur in the window even as substrings (C-level `in`: most alts stop here). Otherwise
+    the token-level steps go on with the alt's tokens and lowered() == text[lo:hi].lower().
+    """
     alt = alt.strip()
     if not alt:
-        return None
+        return None, None, None
     j = _bounded(text, alt, lo, pos, reverse=True)
     k = _bounded(text, alt, pos, hi)
     best = _nearest(j, k, len(alt), pos)
     if best:
-        return Match(best[0], best[1], best[2], "exact", 1.0)
+        return Match(best[0], best[1], best[2], "exact", 1.0), None, None
     want = [t.lower() for t in _TOKEN.findall(alt)]
     if not want:
-        return None
+        return None, None, None
     window = lowered()
     n = len(want)
     if sum(1 for t in want if t in window) < max(1, PARTIAL_MIN * n) if n > 1 else want[0] not in window:
-        return None
-    return [want, window]
+        return None, None, None
+    return None, want, window
 
 
 def _nearest_normalised(found: list[tuple[str, int, int]], pos: int) -> Match:
@@ -258,10 +260,9 @@ def find_alt_page(tk: PageTokens, alt: str, lo: int, pos: int, hi: int) -> Match
     text = tk.text
     if not tk.ok:
         return find_alt(text, alt, lo, pos, hi)
-    head = _head(text, alt, lo, pos, hi, lambda: tk.low[lo:hi])
-    if not isinstance(head, list):
-        return head
-    want, _ = head
+    done, want, _ = _head(text, alt, lo, pos, hi, lambda: tk.low[lo:hi])
+    if want is None:
+        return done
     n = len(want)
     before, after = tk.span(lo, pos), tk.span(pos, hi)
     if before is None or after is None:

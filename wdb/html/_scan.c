@@ -263,23 +263,33 @@ static int put_text(void *ctx, Py_UCS4 c) { return emit((S *)ctx, c); }
 static int put_buf(void *ctx, Py_UCS4 c) { return buf_put((Buf *)ctx, c); }
 
 /* ---------------------------------------------------------------- elements */
+/* room for one more item in a growable array of `size`-byte items (doubling, from `first`) */
+static int grow_array(void **p, Py_ssize_t n, Py_ssize_t *cap, size_t size, Py_ssize_t first) {
+    if (n < *cap) return 0;
+    Py_ssize_t c = *cap ? *cap * 2 : first;
+    void *q = PyMem_Realloc(*p, c * size);
+    if (!q) { PyErr_NoMemory(); return -1; }
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* the innermost open <figure>, or -1 */
+static int innermost_figure(S *s) {
+    for (int d = s->depth - 1; d >= 0; d--)
+        if (s->stack[d].flags & F_FIGURE) return s->stack[d].fig;
+    return -1;
+}
+
 static int new_elem(S *s, PyObject *tag, PyObject *attrs, int parent) {
-    if (s->nelems >= s->elemcap) {
-        Py_ssize_t cap = s->elemcap ? s->elemcap * 2 : 64;
-        Elem *e = PyMem_Realloc(s->elems, cap * sizeof(Elem));
-        if (!e) { PyErr_NoMemory(); return -1; }
-        s->elems = e;
-        s->elemcap = cap;
-    }
+    if (grow_array((void **)&s->elems, s->nelems, &s->elemcap, sizeof(Elem), 64) < 0) return -1;
     Elem *e = &s->elems[s->nelems];
     Py_INCREF(tag);
     e->tag = tag;
     e->attrs = attrs;
     e->pos = -1;
     e->parent = parent;
-    e->fig = -1;
-    for (int d = s->depth - 1; d >= 0; d--)
-        if (s->stack[d].flags & F_FIGURE) { e->fig = s->stack[d].fig; break; }
+    e->fig = innermost_figure(s);
     return (int)s->nelems++;
 }
 
@@ -543,19 +553,6 @@ done:
 }
 
 /* ---------------------------------------------------------------- windows */
-/* double the capacity of two arrays of offsets (word starts and ends) */
-static int grow_pairs(Py_ssize_t **ws, Py_ssize_t **we, Py_ssize_t *cap) {
-    Py_ssize_t c = *cap * 2;
-    Py_ssize_t *a = PyMem_Realloc(*ws, c * sizeof(Py_ssize_t));
-    if (!a) { PyErr_NoMemory(); return -1; }
-    *ws = a;
-    a = PyMem_Realloc(*we, c * sizeof(Py_ssize_t));
-    if (!a) { PyErr_NoMemory(); return -1; }
-    *we = a;
-    *cap = c;
-    return 0;
-}
-
 static PyObject *windows(PyObject *self, PyObject *args) {
     PyObject *text, *positions;
     Py_ssize_t words;
@@ -568,16 +565,17 @@ static PyObject *windows(PyObject *self, PyObject *args) {
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     /* the words of the text, once: starts and ends */
-    Py_ssize_t cap = 1024, nw = 0;
-    Py_ssize_t *ws = PyMem_Malloc(cap * sizeof(Py_ssize_t)), *we = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+    Py_ssize_t cs = 0, ce = 0, nw = 0;
+    Py_ssize_t *ws = NULL, *we = NULL;
     PyObject *out = NULL;
-    if (!ws || !we) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t k = 0; k < n;) {
         while (k < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, k))) k++;
         if (k >= n) break;
         Py_ssize_t b = k;
         while (k < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, k))) k++;
-        if (nw == cap && grow_pairs(&ws, &we, &cap) < 0) goto done;
+        if (grow_array((void **)&ws, nw, &cs, sizeof(Py_ssize_t), 1024) < 0 ||
+            grow_array((void **)&we, nw, &ce, sizeof(Py_ssize_t), 1024) < 0)
+            goto done;
         ws[nw] = b;
         we[nw++] = k;
     }
@@ -638,17 +636,19 @@ static PyObject *tokens(PyObject *self, PyObject *args) {
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    Py_ssize_t cap = 1024, nw = 0;
-    Py_ssize_t *ws = PyMem_Malloc(cap * sizeof(Py_ssize_t)), *we = PyMem_Malloc(cap * sizeof(Py_ssize_t));
+    Py_ssize_t cs = 0, ce = 0, nw = 0;
+    Py_ssize_t *ws = NULL, *we = NULL;
     PyObject *words = PyList_New(0), *result = NULL;
-    if (!ws || !we || !words) { PyErr_NoMemory(); goto done; }
+    if (!words) goto done;
     Py_ssize_t k = 0;
     while (k < n) {
         Py_UCS4 c = PyUnicode_READ(kind, data, k);
         if (!is_word(c)) { k++; continue; }
         Py_ssize_t b = k++;
         while (k < n && is_word(PyUnicode_READ(kind, data, k))) k++;
-        if (nw == cap && grow_pairs(&ws, &we, &cap) < 0) goto done;
+        if (grow_array((void **)&ws, nw, &cs, sizeof(Py_ssize_t), 1024) < 0 ||
+            grow_array((void **)&we, nw, &ce, sizeof(Py_ssize_t), 1024) < 0)
+            goto done;
         ws[nw] = b;
         we[nw++] = k;
         PyObject *w = PyUnicode_Substring(text, b, k);

@@ -496,18 +496,9 @@ static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
         return 0;
     }
     if (NAME_IS(nm, len, "figure")) {
-        if (s->nfigs >= s->figcap) {
-            Py_ssize_t cap = s->figcap ? s->figcap * 2 : 16;
-            Figure *f = PyMem_Realloc(s->figs, cap * sizeof(Figure));
-            if (!f) { PyErr_NoMemory(); return -1; }
-            s->figs = f;
-            s->figcap = cap;
-        }
-        int outer = -1;
-        for (int d = s->depth - 1; d >= 0; d--)
-            if (s->stack[d].flags & F_FIGURE) { outer = s->stack[d].fig; break; }
+        if (grow_array((void **)&s->figs, s->nfigs, &s->figcap, sizeof(Figure), 16) < 0) return -1;
         Figure *f = &s->figs[s->nfigs];
-        f->parent = outer;
+        f->parent = innermost_figure(s);
         f->state = 0;
         f->caption = NULL;
         push(s, nm, len, F_FIGURE, -1, (int)s->nfigs++);

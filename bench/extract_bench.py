@@ -1,0 +1,150 @@
+"""Per-page costs of the extraction and of the writer, on the 129 real pages, measured in one run.
+
+    python bench/extract_bench.py
+
+Prints, per page (CPU time): the lexbor scan against the native scan; alt matching with the
+per-window matcher (find_alt) against the page-token matcher (find_alt_page), over the real alts
+and synthetic ones (a phrase of the window, upper-cased, reversed, with a foreign word), with the
+number of cases and of differences; and the writer on a growing database, with and without the
+full-text indexes and the URL lookup indexes that `wdb index` builds after ingest.
+"""
+from __future__ import annotations
+
+import io
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ROOT.parent / "shared" / "corpus" / "pages" / "readability" / "test-pages"
+sys.path.insert(0, str(ROOT))
+
+
+def per_page(fn, n: int, reps: int = 5) -> float:
+    """CPU milliseconds of fn() per one of its n units."""
+    t = time.process_time()
+    for _ in range(reps):
+        fn()
+    return (time.process_time() - t) / reps / n * 1000
+
+
+def scans(htmls: list[str]) -> None:
+    from wdb.html.extract import scan_lexbor, scan_native
+
+    lex = per_page(lambda: [scan_lexbor(h, 2_000_000) for h in htmls], len(htmls))
+    nat = per_page(lambda: [scan_native(h, 2_000_000) for h in htmls], len(htmls))
+    print(f"scan, lexbor path (parse, selectors, markers, text, assembly): {lex:.2f} ms a page")
+    print(f"scan, native:                                                  {nat:.2f} ms a page ({lex / nat:.1f}x)")
+
+
+def alt_cases(htmls: list[str]) -> list[tuple]:
+    from wdb.context import windows
+    from wdb.html.extract import extract
+
+    cases = []
+    for h in htmls:
+        page = extract(h, "https://example.org/a/page.html")
+        items = [it for it in page.items if it.pos is not None]
+        spans = windows(page.text, [it.pos for it in items], 256) if items else []
+        rnd = random.Random(len(page.text))
+        words = page.text.split()
+        for it, (lo, hi) in zip(items, spans):
+            alts = [it.alt] if it.alt else []
+            if len(words) > 10:
+                i = rnd.randrange(len(words) - 6)
+                phrase = words[i:i + rnd.randrange(1, 6)]
+                alts += [" ".join(phrase), " ".join(phrase).upper(), " ".join(phrase[::-1]),
+                         " ".join(phrase + ["zzqx"])]
+            cases += [(page.text, a, lo, it.pos, hi) for a in alts]
+    return cases
+
+
+def alt_matching(htmls: list[str]) -> None:
+    from wdb.context import PageTokens, find_alt, find_alt_page
+
+    cases = alt_cases(htmls)
+
+    def new():
+        tokens: dict[int, PageTokens] = {}  # one per page text, as ingest makes it
+        out = []
+        for text, *rest in cases:
+            tk = tokens.get(id(text))
+            if tk is None:
+                tk = tokens[id(text)] = PageTokens(text)
+            out.append(find_alt_page(tk, *rest))
+        return out
+
+    old_res, new_res = [find_alt(*c) for c in cases], new()
+    diffs = sum(1 for a, b in zip(old_res, new_res) if a != b)
+    old_t = per_page(lambda: [find_alt(*c) for c in cases], len(cases), 3) * 1000
+    new_t = per_page(new, len(cases), 3) * 1000
+    print(f"alt matching: {len(cases)} alt/window cases, {diffs} differences; per window {old_t:.0f} µs a "
+          f"case, over page tokens {new_t:.0f} µs a case ({old_t / new_t:.1f}x)")
+
+
+def writer(bodies: list[bytes]) -> None:
+    from wdb.db import open_db
+    from wdb.indexes import DEFERRED, FULL_TEXT
+    from wdb.ingest.chunk import Chunk, Progress
+    from wdb.ingest.extract_record import Batch, Settings, process_record
+    from wdb.ingest.store import Writer
+    from wdb.warc.reader import ArchiveReader
+    from wdb.warc.write import warc_record
+
+    buf = io.BytesIO()
+    for i, body in enumerate(bodies):
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
+        buf.write(warc_record("response", f"https://site.example.org/p/{i}.html", head.encode() + body,
+                              "application/http; msgtype=response", "2024-05-18T01:58:10Z"))
+    batch = Batch()
+    for rec in ArchiveReader(io.BytesIO(buf.getvalue())):
+        process_record(rec, batch, Settings())
+    n = len(batch.pages)
+    print(f"writer, ms a page for batches of the {n} pages, on a database growing to about 330 MB:")
+    for label, with_fts, with_urls in (("as ingest writes (no FTS, no URL indexes)", False, False),
+                                       ("with the URL lookup indexes", False, True),
+                                       ("with the full-text indexes, in each batch", True, False)):
+        with tempfile.TemporaryDirectory() as d:
+            conn = open_db(Path(d) / "w.db")
+            if with_urls:
+                for _, sql in DEFERRED:
+                    conn.execute(sql)
+            conn.execute("INSERT INTO runs (command, params, started_at) VALUES ('bench', '{}', 'now')")
+            conn.execute("INSERT INTO archives (id, location, identity, name, size, status) "
+                         "VALUES (1, 'x', 'x', 'x', 1, 'running')")
+            conn.execute("INSERT INTO archive_chunks (archive_id, start, pos, skip, status) VALUES (1, 0, 0, 0, 'pending')")
+            w = Writer(conn, 1, quiet=True)
+            chunk = Chunk(1, "x", False, 0, None, 0, 0)
+            figures = []
+            for _ in range(4):
+                t = time.process_time()
+                for _ in range(20):
+                    w.write(chunk, Progress(batch, (0, 0), 0, False))
+                    if with_fts:
+                        with conn:
+                            for fts, table, cols in FULL_TEXT:
+                                names = ", ".join(cols)
+                                conn.execute(f"INSERT INTO {fts} (rowid, {names}) SELECT id, {names} FROM {table} "
+                                             f"WHERE id > (SELECT coalesce(max(id), 0) FROM {fts}_docsize)")
+                figures.append((time.process_time() - t) / 20 / n * 1000)
+            conn.close()
+        print(f"  {label:45s} " + "  ".join(f"{f:.2f}" for f in figures) + "  (each of 4 quarters)")
+
+
+def main() -> None:
+    from wdb.html.charset import decode_html
+
+    sources = sorted(PAGES.glob("*/source.html"))
+    if not sources:
+        sys.exit(f"no pages under {PAGES}")
+    bodies = [p.read_bytes() for p in sources]
+    htmls = [decode_html(b, "text/html")[0] for b in bodies]
+    scans(htmls)
+    alt_matching(htmls)
+    writer(bodies)
+
+
+if __name__ == "__main__":
+    main()
