@@ -86,7 +86,7 @@ def alt_matching(htmls: list[str]) -> None:
 
 def writer(bodies: list[bytes]) -> None:
     from wdb.db import open_db
-    from wdb.indexes import DEFERRED, FULL_TEXT
+    from wdb.db.indexes import DEFERRED, FULL_TEXT
     from wdb.ingest.chunk import Chunk, Progress
     from wdb.ingest.extract_record import Batch, Settings, process_record
     from wdb.ingest.store import Writer

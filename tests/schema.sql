@@ -1,4 +1,5 @@
 CREATE INDEX archived_media_url_key ON archived_media(url_key);
+CREATE INDEX archives_head ON archives(head);
 CREATE INDEX clip_scores_model ON clip_scores(model_id, text_source, score);
 CREATE INDEX images_sha256 ON images(sha256);
 CREATE INDEX images_status ON images(status);
@@ -61,13 +62,22 @@ CREATE TABLE archives (
     run_id INTEGER REFERENCES runs(id),
     started_at TEXT,
     finished_at TEXT
+, head TEXT, owner TEXT, heartbeat REAL);
+CREATE TABLE clip_image_status (
+    url_key TEXT NOT NULL,
+    model_id INTEGER NOT NULL REFERENCES clip_models(id),
+    status TEXT NOT NULL,              -- ok | unreadable | sha256_mismatch | undecodable
+    error TEXT,
+    run_id INTEGER REFERENCES runs(id),
+    PRIMARY KEY (url_key, model_id)
 );
-CREATE TABLE clip_models (
+CREATE TABLE "clip_models" (
     id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    pretrained TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL,                -- open_clip model name, or local-dir:PATH
+    pretrained TEXT NOT NULL DEFAULT '', -- open_clip pretrained tag, checkpoint file, or '' (local-dir: its own weights)
+    weights TEXT NOT NULL DEFAULT '',  -- sha256 of the weights file(s) when local; '' for a named open_clip tag
     embed_dim INTEGER,
-    UNIQUE (name, pretrained)
+    UNIQUE (name, pretrained, weights)
 );
 CREATE TABLE clip_scores (
     media_id INTEGER NOT NULL REFERENCES media(id),
@@ -168,7 +178,7 @@ CREATE TABLE runs (
     started_at TEXT NOT NULL,
     finished_at TEXT,
     seconds REAL
-);
+, error TEXT, host TEXT, pid INTEGER);
 CREATE TABLE span_epochs (
     run_id INTEGER NOT NULL REFERENCES span_runs(id),
     epoch INTEGER NOT NULL,            -- 0: before training
@@ -219,10 +229,46 @@ CREATE TABLE spans (
     none_prob REAL,                    -- probability of "no description"
     PRIMARY KEY (media_id, run_id)
 );
+CREATE VIEW current_spans AS
+SELECT s.media_id,         -- the media item
+       s.run_id,           -- span_runs row that predicted it
+       s.start,            -- character span in pages.text (NULL: no description)
+       s."end",
+       s.text,             -- the predicted description
+       s.confidence,       -- start_prob * end_prob of the span
+       s.none_prob         -- probability of "no description"
+FROM spans s
+WHERE s.run_id = (SELECT max(t.run_id) FROM spans t WHERE t.media_id = s.media_id);
 CREATE VIEW media_archived AS
 SELECT m.id AS media_id, a.id AS archived_media_id, a.archive_id, a."offset", a.length, a.inner,
        a.mime, a.sha256, a.width, a.height, a.bytes
 FROM media m JOIN archived_media a ON a.url_key = m.url_key;
+CREATE VIEW media_bytes AS
+SELECT m.id AS media_id,   -- the media item
+       m.kind,             -- image | audio | video | embed
+       m.url_key,          -- canonical URL of the item
+       'archive' AS source, -- archive (a record of an ingested archive) | web (downloaded by wdb fetch)
+       a.location,         -- WARC file (path or URL) holding the record
+       x."offset",         -- of the record's gzip member (or the record)
+       x.length,           -- of the gzip member
+       x.inner,            -- of the record inside the inflated member
+       x.mime,             -- media type of the payload
+       x.bytes,            -- payload size
+       x.sha256,           -- of the payload: checked whenever the bytes are read back
+       x.width,            -- pixels
+       x.height            -- pixels
+FROM media m
+JOIN archived_media x ON x.id = (
+    SELECT y.id FROM archived_media y WHERE y.url_key = m.url_key AND (y.http_status IS NULL OR y.http_status < 300)
+    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.mime LIKE m.kind || '/%') ORDER BY y.id LIMIT 1)
+JOIN archives a ON a.id = x.archive_id
+UNION ALL
+SELECT m.id, m.kind, m.url_key, 'web', i.location, i."offset", i.length, i.inner, i.mime, i.bytes, i.sha256,
+       i.width, i.height
+FROM media m JOIN images i ON i.url_key = m.url_key
+WHERE i.status = 'ok' AND i.source = 'web' AND NOT EXISTS (
+    SELECT 1 FROM archived_media y WHERE y.url_key = m.url_key AND (y.http_status IS NULL OR y.http_status < 300)
+    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.mime LIKE m.kind || '/%'));
 CREATE VIEW media_context AS
 SELECT
     m.id AS media_id,

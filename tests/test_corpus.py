@@ -205,7 +205,7 @@ def test_query_command_streams_rows(corpus_db):
 
 
 def test_every_query_file_has_headers_and_runs(db):
-    from wdb import queries
+    from wdb.db import query as queries
 
     values = {"min_words": "3", "min_score": "0.6", "kind": "image", "min_images": "3", "max_images": "5",
               "min_confidence": "0.5"}
@@ -218,7 +218,7 @@ def test_every_query_file_has_headers_and_runs(db):
 def test_query_files_run_on_the_real_corpus(db):
     from conftest import ROOT
 
-    sql = (ROOT / "queries" / "alt_pairs.sql").read_text()
+    sql = (ROOT / "wdb" / "db" / "queries" / "alt_pairs.sql").read_text()
     assert sql.startswith("-- title:")
     rows = db.execute(sql, {"min_words": 3}).fetchall()
     assert rows and all(len(alt.split()) >= 3 for _, _, alt, _, _ in rows)

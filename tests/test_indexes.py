@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from conftest import corpus
 from wdb.cli import cli
 from wdb.db import open_db
-from wdb.indexes import existing, pending, update_indexes
+from wdb.db.indexes import existing, pending, update_indexes
 from wdb.ingest import ingest
 
 

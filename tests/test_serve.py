@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from wdb import queries
+from wdb.db import query as queries
 from wdb.serve import make_datasette
 
 PARAMS = {"min_words": "3", "min_score": "0.6", "kind": "image", "min_images": "3", "max_images": "5",

@@ -106,7 +106,7 @@ def stats(db_path: str, as_json: bool) -> None:
     \b
         wdb stats wdb.db --json
     """
-    from .stats import stats as get_stats
+    from .db.stats import stats as get_stats
 
     counts = get_stats(_open(db_path))
     if as_json:
@@ -130,7 +130,7 @@ def index(db_path: str) -> None:
     \b
         wdb index wdb.db
     """
-    from .indexes import update_indexes
+    from .db.indexes import update_indexes
 
     added = update_indexes(_open(db_path))
     made = f"; created {', '.join(added['created'])}" if added["created"] else ""
@@ -151,7 +151,7 @@ def serve(db_path: str, host: str, port: int) -> None:
     \b
         wdb serve wdb.db --port 8001
     """
-    from .indexes import update_indexes
+    from .db.indexes import update_indexes
     from .serve import serve as run_serve
 
     conn = _open(db_path)  # applies migrations first
@@ -180,7 +180,7 @@ def query(db_path: str, name: str, params, fmt: str) -> None:
     """
     import csv
 
-    from . import queries
+    from .db import query as queries
 
     conn = _open(db_path)
     try:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..db import now
-from ..indexes import drop_deferred, update_indexes
+from ..db.indexes import drop_deferred, update_indexes
 from ..inputs import DEFAULT_BASE_URL, Source, expand, identity
 from .chunk import Chunk, Progress, iter_chunk
 from .extract_record import Settings

@@ -1,9 +1,10 @@
 """`wdb serve`: Datasette over the database, with wdb's metadata, canned queries and media pages."""
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = resources.files("wdb.serve") / "templates"  # package data, installed on disk
 
 
 def make_datasette(db_path: str | Path, settings: dict | None = None):

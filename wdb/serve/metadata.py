@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..db import MIGRATIONS
-from ..queries import all_queries
+from ..db import migration_files
+from ..db.query import all_queries
 
 _CREATE = re.compile(r"CREATE\s+(?:VIRTUAL\s+)?(TABLE|VIEW)\s+(\w+)", re.I)
 _COLUMN = re.compile(r'^\s*"?(\w+)"?\s+[^-]*?--\s*(.+)$')
@@ -24,17 +24,18 @@ FACETS = {
 LABELS = {"pages": "url", "archives": "name", "media": "url"}
 
 
-def describe_schema(folder: Path = MIGRATIONS) -> dict[str, dict]:
+def describe_schema(folder: Path | None = None) -> dict[str, dict]:
     """{table: {"description": str, "columns": {col: str}}} from the SQL comments of the migrations."""
     out: dict[str, dict] = {}
-    for f in sorted(folder.glob("[0-9][0-9][0-9]_*.sql")):
+    for f in migration_files(folder):
         comments: list[str] = []
         current = None
         for line in f.read_text().splitlines():
             s = line.strip()
             m = _CREATE.match(s)
             if m:
-                current = m.group(2)
+                # a table rebuilt by a migration is created as NAME_new, then renamed to NAME
+                current = m.group(2).removesuffix("_new")
                 out[current] = {"description": " ".join(comments), "columns": {}}
                 comments = []
                 continue

@@ -1,15 +1,17 @@
-"""Query files in queries/: `-- title:` / `-- description:` headers, then SQL with :parameters."""
+"""Query files (package data in wdb/db/queries/, or any .sql path): `-- title:` / `-- description:`
+headers, then SQL with :parameters."""
 from __future__ import annotations
 
 import re
 import sqlite3
 from dataclasses import dataclass
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import Iterator
 
-from .errors import WdbError
+from ..errors import WdbError
 
-QUERIES = Path(__file__).resolve().parent.parent / "queries"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -30,25 +32,33 @@ class QueryFile:
         return list(dict.fromkeys(_PARAM.findall(body)))
 
 
-def load(path: Path) -> QueryFile:
+def query_dir() -> Traversable:
+    return resources.files("wdb.db") / "queries"
+
+
+def _files() -> list[Traversable]:
+    return sorted((f for f in query_dir().iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+
+
+def load(path: Path | Traversable) -> QueryFile:
     text = path.read_text()
     meta = dict(re.findall(r"^--\s*(title|description):\s*(.*)$", text, re.M))
-    return QueryFile(path.stem, meta.get("title", path.stem), meta.get("description", ""), text)
+    return QueryFile(path.name[:-4] if path.name.endswith(".sql") else path.name, meta.get("title", path.stem), meta.get("description", ""), text)
 
 
 def find(name_or_path: str) -> QueryFile:
     p = Path(name_or_path)
     if p.suffix == ".sql" and p.is_file():
         return load(p)
-    q = QUERIES / f"{name_or_path}.sql"
-    if not q.is_file():
-        names = ", ".join(sorted(f.stem for f in QUERIES.glob("*.sql")))
+    q = query_dir() / f"{name_or_path}.sql"
+    if "/" in name_or_path or not q.is_file():
+        names = ", ".join(f.name[:-4] for f in _files())
         raise UnknownQuery(f"no query named {name_or_path!r}; known: {names}")
     return load(q)
 
 
 def all_queries() -> list[QueryFile]:
-    return [load(f) for f in sorted(QUERIES.glob("*.sql"))]
+    return [load(f) for f in _files()]
 
 
 def run(conn: sqlite3.Connection, q: QueryFile, params: dict[str, str]) -> tuple[list[str], Iterator[tuple]]:
