@@ -191,7 +191,7 @@ def test_query_command_streams_rows(corpus_db):
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.output)))
     assert rows and all(len(r["alt_text"].split()) >= 4 for r in rows)
-    res = CliRunner().invoke(cli, ["query", path, "media_urls", "-p", "kind", "audio", "--json"])
+    res = CliRunner().invoke(cli, ["query", path, "media_url_counts", "-p", "kind", "audio", "--json"])
     urls = json.loads(res.output)
     assert len({u["url"] for u in urls}) == len(urls) > 100
     res = CliRunner().invoke(cli, ["query", path, "domains", "--nl"])

@@ -11,3 +11,23 @@ class NoInputs(WdbError):
 
 class MigrationFailed(WdbError):
     """A migration failed; the database was left as it was before it."""
+
+
+class Interrupted(WdbError):
+    """SIGINT or SIGTERM stopped a run; what was committed is kept and a re-run resumes."""
+
+
+class DiskFull(WdbError):
+    """The disk (or a file size limit) is full; what was committed is kept and a re-run resumes."""
+
+
+class BadParameter(WdbError):
+    """A query or recipe parameter of the wrong type or missing."""
+
+
+class ModelLoadError(WdbError):
+    """A model could not be loaded (unknown name, missing weights, download impossible offline)."""
+
+
+class PointerMismatch(WdbError):
+    """Bytes read back through a pointer do not have the sha256 recorded for them."""
