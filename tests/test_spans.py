@@ -38,7 +38,7 @@ def span_db(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(span_db):
     conn = open_db(span_db)
-    run_id = train(conn, span_db, TrainParams(**QUICK), log=sys.stderr)
+    run_id = train(conn, TrainParams(**QUICK), log=sys.stderr)
     return run_id
 
 

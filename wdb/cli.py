@@ -333,7 +333,7 @@ def spans_train(db_path, base, epochs, lr, batch_size, max_length, stride, iou_w
                     iou_weight=iou_weight, seed=seed, max_examples=max_examples, negatives=negatives,
                     context_words=context_words, device=device)
     try:
-        run_id = train(conn, db_path, p)
+        run_id = train(conn, p)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     click.echo(run_id)

@@ -15,6 +15,7 @@ ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 PATHS_SUFFIXES = (".paths", ".paths.gz")
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 HTTP_TIMEOUT = 60
+HEAD_BYTES = 65536  # the part of a local file hashed for its identity
 
 
 @dataclass
@@ -95,19 +96,22 @@ def _read_lines_url(url: str) -> list[str]:
     return [ln.strip() for ln in data.decode().splitlines() if ln.strip()]
 
 
-def identity(src: Source) -> tuple[str, int | None, str | None]:
-    """(identity, size, compression). How "already ingested" is decided: a URL by itself; a
-    local file by size + head hash.
+def identity(src: Source) -> tuple[str, int | None, str | None, str | None]:
+    """(identity, size, compression, head). How "already ingested" is decided: a URL by itself; a
+    local file by size + the sha256 of its first 64 KiB (`head`).
 
-    A local file keeps its identity when moved or renamed (its new path is recorded).
+    A local file keeps its identity when moved or renamed (its new path is recorded); a file that
+    grew at the same path (a crawler still writing it, a truncated copy completed) is recognised by
+    its old bytes being a prefix of the new ones (wdb/ingest/store.py).
     """
     if src.is_url:
-        return src.location, None, None
+        return src.location, None, None, None
     size = os.path.getsize(src.location)
     with open(src.location, "rb") as f:
-        head = f.read(65536)
+        head = f.read(HEAD_BYTES)
     compression = "gzip" if head[:3] == b"\x1f\x8b\x08" else "none"
-    return f"sha256-head64k:{hashlib.sha256(head).hexdigest()}:size:{size}", size, compression
+    digest = hashlib.sha256(head).hexdigest()
+    return f"sha256-head64k:{digest}:size:{size}", size, compression, digest
 
 
 def open_at(src_location: str, url: bool, pos: int):

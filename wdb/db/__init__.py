@@ -7,6 +7,7 @@ installed wheel behaves as the checkout does.
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +26,23 @@ def connect(path: str | Path) -> sqlite3.Connection:
     """A connection in autocommit mode (writes go through `transaction`), WAL, 60 s busy timeout."""
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=60, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=60000")
-    conn.execute("PRAGMA journal_mode=WAL")
+    _wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
     return conn
+
+
+def _wal(conn: sqlite3.Connection, tries: int = 600) -> None:
+    """Switch to WAL. On a fresh file another process doing the same makes SQLite answer "database
+    is locked" at once (the busy handler is not consulted for this), so try again, for up to ~60 s."""
+    for i in range(tries):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or i == tries - 1:
+                raise
+            time.sleep(0.1)
 
 
 @contextmanager

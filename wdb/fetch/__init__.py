@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from ..db import now
+from ..db import now, side_dir
 from ..warc.payload import read_payload
 from .download import fetch as download
 from .probe import MAX_PIXELS, ImageProblem, probe
@@ -92,7 +92,7 @@ def fetch_images(conn: sqlite3.Connection, db_path, s: FetchSettings | None = No
     todo = pending(conn, s)
     counts: dict[str, int] = {}
     rows: list[tuple] = []
-    warc = FetchWarc(db_path)
+    warc = FetchWarc(side_dir(conn, "fetch"))
     t0 = time.monotonic()
     bar = None
     if progress and log is sys.stderr and sys.stderr.isatty():

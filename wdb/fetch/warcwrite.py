@@ -12,11 +12,12 @@ ROTATE_BYTES = 1 << 30
 
 
 class FetchWarc:
-    """Appends to wdb-fetch/fetch-NNNNN.warc.gz next to the database; a new file past 1 GiB."""
+    """Appends to fetch-NNNNN.warc.gz in the database's own side folder (`<db>.wdb/fetch/`, from
+    wdb.db.side_dir); a new file past 1 GiB."""
 
-    def __init__(self, db_path: str | Path):
-        self.dir = Path(db_path).resolve().parent / "wdb-fetch"
-        self.dir.mkdir(exist_ok=True)
+    def __init__(self, folder: str | Path):
+        self.dir = Path(folder)
+        self.dir.mkdir(parents=True, exist_ok=True)
         existing = sorted(self.dir.glob("fetch-*.warc.gz"))
         self.n = int(existing[-1].name[6:11]) if existing else 0
         self.f = None

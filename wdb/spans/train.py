@@ -7,11 +7,10 @@ import sqlite3
 import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
-from ..db import now
+from ..db import now, side_dir, transaction
 from .data import load_training_examples, split_by_domain
 from .model import (DEFAULT_BASE, best_spans, choose_device, collate, encode, load, masked_logits, span_loss,
                     token_iou)
@@ -63,8 +62,9 @@ def evaluate_windows(model, windows, pad_id, device, p: TrainParams) -> dict:
     return {"loss": sum(losses) / n, "em": em / n, "iou": iou / n, "examples": n}
 
 
-def train(conn: sqlite3.Connection, db_path: str | Path, p: TrainParams, log=sys.stderr) -> int:
-    """Train one model; returns the run id. Metrics per epoch and the split go into the database."""
+def train(conn: sqlite3.Connection, p: TrainParams, log=sys.stderr) -> int:
+    """Train one model; returns the run id. Metrics per epoch and the split go into the database;
+    the checkpoint into the database's own side folder (`<db>.wdb/spans/run-N/`)."""
     seed_all(p.seed)
     device = choose_device(p.device)
     examples = load_training_examples(conn, p.seed, p.negatives, p.max_examples, p.context_words)
@@ -76,13 +76,12 @@ def train(conn: sqlite3.Connection, db_path: str | Path, p: TrainParams, log=sys
         sel = [e for e in examples if split[e.media_id] == name]
         counts[name] = {"examples": len(sel), "positives": sum(1 for e in sel if e.label),
                         "domains": len({e.domain for e in sel})}
-    cur = conn.execute("INSERT INTO span_runs (base, params, seed, split_counts, started_at) VALUES (?,?,?,?,?)",
-                       (p.base, json.dumps(asdict(p), sort_keys=True), p.seed, json.dumps(counts), now()))
-    run_id = cur.lastrowid
-    conn.execute("BEGIN")
-    conn.executemany("INSERT INTO span_examples (run_id, media_id, split, label) VALUES (?,?,?,?)",
-                     [(run_id, e.media_id, split[e.media_id], "span" if e.label else "none") for e in examples])
-    conn.execute("COMMIT")
+    with transaction(conn):
+        cur = conn.execute("INSERT INTO span_runs (base, params, seed, split_counts, started_at) VALUES (?,?,?,?,?)",
+                           (p.base, json.dumps(asdict(p), sort_keys=True), p.seed, json.dumps(counts), now()))
+        run_id = cur.lastrowid
+        conn.executemany("INSERT INTO span_examples (run_id, media_id, split, label) VALUES (?,?,?,?)",
+                         [(run_id, e.media_id, split[e.media_id], "span" if e.label else "none") for e in examples])
     tok, model = load(p.base)
     model.to(device)
     pad = tok.pad_token_id or 0
@@ -100,7 +99,9 @@ def train(conn: sqlite3.Connection, db_path: str | Path, p: TrainParams, log=sys
             rows.append((run_id, epoch, name, m["loss"], m["em"], m["iou"], m["examples"]))
             print(f"wdb: epoch {epoch} {name}: loss {m['loss']:.4f} EM {m['em']:.3f} IoU {m['iou']:.3f}"
                   if m["examples"] else f"wdb: epoch {epoch} {name}: no examples", file=log)
-        conn.executemany("INSERT INTO span_epochs VALUES (?,?,?,?,?,?,?)", rows)
+        with transaction(conn):
+            conn.executemany("INSERT INTO span_epochs (run_id, epoch, split, loss, em, iou, examples) "
+                             "VALUES (?,?,?,?,?,?,?)", rows)
 
     record(0)
     opt = torch.optim.AdamW(model.parameters(), lr=p.lr)
@@ -124,13 +125,14 @@ def train(conn: sqlite3.Connection, db_path: str | Path, p: TrainParams, log=sys
             seen += len(batch)
         record(epoch)
     seconds = time.monotonic() - t0
-    ckpt = Path(db_path).resolve().parent / "wdb-spans" / f"run-{run_id}"
+    ckpt = side_dir(conn, "spans") / f"run-{run_id}"
     ckpt.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(ckpt)
     tok.save_pretrained(ckpt)
     counts["train_windows_per_second"] = round(seen / seconds, 2) if seconds else None
-    conn.execute("UPDATE span_runs SET checkpoint = ?, status = 'done', finished_at = ?, train_seconds = ?, "
-                 "split_counts = ? WHERE id = ?", (str(ckpt), now(), round(seconds, 2), json.dumps(counts), run_id))
+    with transaction(conn):
+        conn.execute("UPDATE span_runs SET checkpoint = ?, status = 'done', finished_at = ?, train_seconds = ?, "
+                     "split_counts = ? WHERE id = ?", (str(ckpt), now(), round(seconds, 2), json.dumps(counts), run_id))
     print(f"wdb: span run {run_id} trained in {seconds:.0f}s ({counts['train_windows_per_second']} windows/s); "
           f"checkpoint {ckpt}", file=log)
     return run_id

@@ -29,3 +29,22 @@ def read_payload(location: str, offset: int, length: int | None, inner: int = 0,
         pl = parse_http_response(rec.block, cap)
         return pl.body, pl.capped or rec.capped
     return rec.block[:cap], rec.capped or len(rec.block) > cap
+
+
+def read_verified(location: str, offset: int, length: int | None, inner: int, sha256: str | None,
+                  cap: int = MAX_SERVE_BYTES) -> bytes:
+    """The payload through its pointer, checked against the sha256 recorded for it.
+
+    Raises PointerMismatch when the bytes differ (a moved, replaced or foreign file), so a stage
+    never scores, serves or exports the wrong bytes.
+    """
+    import hashlib
+
+    from ..errors import PointerMismatch
+
+    body, capped = read_payload(location, offset, length, inner, cap)
+    if capped:
+        raise PointerMismatch(f"{location}@{offset}: payload over the {cap}-byte cap")
+    if sha256 and hashlib.sha256(body).hexdigest() != sha256:
+        raise PointerMismatch(f"{location}@{offset}: bytes do not match their sha256 {sha256[:12]}…")
+    return body
