@@ -128,9 +128,9 @@ def _guard(app, datasette):
                 cut = True
                 if held is not None:
                     held = None
-                    return await _send_text(send, 400, f"response over {cap >> 20} MB: ask for fewer rows "
+                    return await _send_text(send, 400, f"response over {cap:,} bytes: ask for fewer rows "
                                                        f"(_size) or columns (_col)")
-                note = f"\n[wdb serve: response cut at {cap >> 20} MB]\n".encode()
+                note = f"\n[wdb serve: response cut at {cap:,} bytes]\n".encode()
                 return await send({"type": "http.response.body", "body": body[: cap - sent] + note,
                                    "more_body": False})
             if held is not None:
