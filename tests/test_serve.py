@@ -321,7 +321,7 @@ def test_thumbnail_serves_the_fetched_copy_and_the_media_page_shows_fetch_and_cl
     assert gone.status_code == 302 and gone.headers["location"] == "http://photos.example.org/gone.jpg"
     html = get(ds, f"/-/wdb/media/{ids['web']}").text
     assert "<h2>Fetch status</h2>" in html and "<td>web</td>" in html and "<td>200</td>" in html
-    assert "<h2>CLIP scores</h2>" in html
+    assert "<h2>CLIP scores</h2>" in html and '<td id="wdb-bytes-source">downloaded by wdb fetch</td>' in html
     assert "<td>ViT-B-32</td><td>laion2b_s34b_b79k</td><td>figcaption</td><td>0.2871</td>" in html
     assert "<td>local-dir:/models/tiny</td><td></td><td>alt</td><td>0.0412</td>" in html
     html = get(ds, f"/-/wdb/media/{ids['gone']}").text

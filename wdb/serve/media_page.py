@@ -142,9 +142,11 @@ def media_context(conn: sqlite3.Connection, media_id: int) -> dict | None:
     before = segments(text, cs, pos, marks) if pos is not None else []
     after = segments(text, pos, ce, marks) if pos is not None else []
     sections = [s for fn in SECTIONS if (s := fn(conn, mid)) is not None]
+    source = conn.execute("SELECT source FROM media_bytes WHERE media_id = ? ORDER BY source = 'archive' DESC LIMIT 1",
+                          (mid,)).fetchone()
     return dict(
         id=mid, kind=kind, tag=tag, url=url, alt=alt, title=title, figcaption=figcaption, width=width,
         height=height, page_id=page_id, page_url=page_url, page_title=page_title, lang=lang,
         archived_id=archived_id, archived_mime=archived_mime, before=before, after=after,
-        marks=marks, sections=sections,
+        marks=marks, sections=sections, bytes_source=source[0] if source else None,
     )
