@@ -20,6 +20,7 @@ from wdb.serve import plugin
 
 BAD_IDS = ["-1", "abc", "1.5", "99999999999999999999999", "0x10", "%D9%A3"]  # the last: an Arabic-Indic 3, matched by \d
 CR_MIME = "image/jpeg\r\nX-Evil: 1"
+TEXT_ID = "'abc' as media_id, 'http://x/' as url, 'image' as kind, 1e300 as id"
 CR_URL = "http://photos.example.org/x.jpg\r\nSet-Cookie: wdb=1"
 
 
@@ -149,8 +150,8 @@ def probes(group: str, port: int, ids: dict) -> list[tuple]:
             ("fts3_tokenizer pointer read", sql_path("select hex(fts3_tokenizer('simple'))"), "localhost", "", {400}),
             ("fts3_tokenizer pointer write", sql_path("select fts3_tokenizer('x', x'0000000000000000')"),
              "localhost", "", {400}),
-            ("a text where a media_id is expected", sql_path("select 'abc' as media_id, 'x' as url, 'image' as kind"),
-             "localhost", "", {200}),
+            ("a text where a media_id is expected (HTML cells)",
+             f"/staged?sql={quote(chr(10).join(['select', TEXT_ID]))}", "localhost", "", {200}),
         ],
         "memory": [
             ("20 rows x 30 MB", sql_path("select hex(zeroblob(15000000)) from media limit 20"), "localhost", "", {400}),
