@@ -68,18 +68,21 @@ def build_staged_db(d):
     ids = dict(conn.execute("SELECT alt, id FROM media WHERE alt IN ('A man rides a bike', 'A lost photo', "
                             "'Tipping the Velvet', 'Soumission')").fetchall())
     key = dict(conn.execute("SELECT id, url_key FROM media").fetchall())
-    web, gone, velvet, soum = (ids[a] for a in ("A man rides a bike", "A lost photo", "Tipping the Velvet", "Soumission"))
+    web, gone, velvet, soum = (ids[a] for a in ("A man rides a bike", "A lost photo", "Tipping the Velvet",
+                                                 "Soumission"))
     sha = hashlib.sha256(jpeg).hexdigest()
     with transaction(conn):
         conn.execute("INSERT INTO images (url_key, url, status, source, http_status, attempts, location, \"offset\", "
                      "length, inner, mime, bytes, width, height, sha256, fetched_at) VALUES "
-                     "(?, 'http://photos.example.org/a.jpg', 'ok', 'web', 200, 1, ?, ?, ?, 0, 'image/jpeg', ?, ?, ?, ?, "
+                     "(?, 'http://photos.example.org/a.jpg', 'ok', 'web', 200, 1, ?, ?, ?, 0, 'image/jpeg', "
+                     "?, ?, ?, ?, "
                      "'2026-12-01T20:00:00Z')", (key[web], str(fetched), off, length, len(jpeg), width, height, sha))
         conn.execute("INSERT INTO images (url_key, url, status, http_status, attempts, error) VALUES "
                      "(?, 'http://photos.example.org/gone.jpg', 'http_error', 404, 2, 'HTTP 404 Not Found')",
                      (key[gone],))
         conn.execute("INSERT INTO images (url_key, url, status, source, location, \"offset\", length, inner, mime, "
-                     "bytes, width, height, sha256) SELECT x.url_key, x.url, 'ok', 'archive', a.location, x.\"offset\", "
+                     "bytes, width, height, sha256) SELECT x.url_key, x.url, 'ok', 'archive', a.location, "
+                     "x.\"offset\", "
                      "x.length, x.inner, x.mime, x.bytes, x.width, x.height, x.sha256 FROM archived_media x "
                      "JOIN archives a ON a.id = x.archive_id WHERE x.mime LIKE 'image/%'")
         conn.execute("INSERT INTO clip_models (id, name, pretrained, weights, embed_dim) VALUES "
@@ -92,7 +95,8 @@ def build_staged_db(d):
         conn.execute("INSERT INTO clip_image_status (url_key, model_id, status, error) VALUES "
                      "(?, 1, 'undecodable', 'cannot identify image file')", (key[soum],))
         conn.execute("INSERT INTO span_runs (id, base, params, seed, checkpoint, split_counts, status, started_at, "
-                     "finished_at, train_seconds) VALUES (1, 'sentence-transformers/all-MiniLM-L6-v2', '{\"epochs\": 4}', "
+                     "finished_at, train_seconds) VALUES (1, 'sentence-transformers/all-MiniLM-L6-v2', "
+                     "'{\"epochs\": 4}', "
                      "1, 'spans-1', '{\"train\": 2}', 'done', '2026-12-01T19:00:00Z', '2026-12-01T19:01:00Z', 60.0)")
         for mid, split, label in [(velvet, "train", "span"), (soum, "validation", "none"), (web, "test", "span")]:
             conn.execute("INSERT INTO span_examples VALUES (1, ?, ?, ?)", (mid, split, label))

@@ -18,7 +18,8 @@ from test_serve import build_staged_db
 from wdb.serve import make_datasette
 from wdb.serve import plugin
 
-BAD_IDS = ["-1", "abc", "1.5", "99999999999999999999999", "0x10", "%D9%A3"]  # the last: an Arabic-Indic 3, matched by \d
+# the last: an Arabic-Indic 3, which \d matches
+BAD_IDS = ["-1", "abc", "1.5", "99999999999999999999999", "0x10", "%D9%A3"]
 CR_MIME = "image/jpeg\r\nX-Evil: 1"
 TEXT_ID = "'abc' as media_id, 'http://x/' as url, 'image' as kind, 1e300 as id"
 CR_URL = "http://photos.example.org/x.jpg\r\nSet-Cookie: wdb=1"
@@ -39,7 +40,8 @@ def hostile(tmp_path_factory):
         conn.execute("UPDATE archived_media SET mime = ? WHERE id = ?", (CR_MIME, cr_archived))
         conn.execute("UPDATE archived_media SET sha256 = ? WHERE id = ?", ("0" * 64, bad_archived))
         conn.execute("UPDATE media SET url = ? WHERE id = ?", (CR_URL, ids["gone"]))
-        conn.execute("UPDATE pages SET text = ? WHERE id = ?", ((page[1] * (200_000 // len(page[1]) + 1))[:200_000], page[0]))
+        long_text = (page[1] * (200_000 // len(page[1]) + 1))[:200_000]
+        conn.execute("UPDATE pages SET text = ? WHERE id = ?", (long_text, page[0]))
     conn.close()
     ids.update(cr_archived=cr_archived, cr_media=cr_media, bad_archived=bad_archived, bad_media=bad_media,
                long_page=page[0])
@@ -158,7 +160,8 @@ def probes(group: str, port: int, ids: dict) -> list[tuple]:
             ("20 rows x 10 MB", sql_path(big), "localhost", "", {400}),
             ("20 rows x 10 MB as HTML", f"/staged?sql={quote(big)}", "localhost", "", {400}),
             ("JSON escapes over the response cap",
-             sql_path("select replace(hex(zeroblob(500000)), '0', char(1)) from media limit 14"), "localhost", "", {400}),
+             sql_path("select replace(hex(zeroblob(500000)), '0', char(1)) from media limit 14"),
+             "localhost", "", {400}),
         ],
     }[group]
 
@@ -214,7 +217,8 @@ def test_host_names_in_process(hostile):
     assert asyncio.run(wide.client.get("/staged", headers={"host": "WDB.lan.:8001"})).status_code == 200
     allowed = frozenset({"localhost", "127.0.0.1", "[::1]"})
     assert plugin.host_allowed("10.0.0.7:8001", allowed) and plugin.host_allowed("[fe80::1]:80", allowed)
-    assert not plugin.host_allowed("10.0.0.7.evil.example", allowed) and not plugin.host_allowed("localhost.evil", allowed)
+    assert not plugin.host_allowed("10.0.0.7.evil.example", allowed)
+    assert not plugin.host_allowed("localhost.evil", allowed)
 
 
 def test_streamed_response_is_cut_at_the_cap():
@@ -255,7 +259,8 @@ def test_canned_query_timeout_logs_one_line(hostile, monkeypatch, capfd):
 
     queries = metadata.all_queries()
     slow = dataclasses.replace(queries[0], name="forever", title="forever", description="",
-                               sql="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+                               sql="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                                   "SELECT count(*) FROM c")
     monkeypatch.setattr(metadata, "all_queries", lambda: [*queries, slow])
     db, ids = hostile
     ds = make_datasette(db, settings={"sql_time_limit_ms": 50})
