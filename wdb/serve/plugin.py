@@ -10,6 +10,7 @@ import ipaddress
 import re
 import sqlite3
 import sys
+import traceback
 import weakref
 from urllib.parse import quote
 
@@ -174,6 +175,9 @@ def handle_exception(datasette, request, exception):
         else:
             status, info, message = 500, {}, str(exception)
         what = title or type(exception).__name__
+        if status >= 500 and exception.__traceback__ is not None:  # where: the innermost frame
+            frame = traceback.extract_tb(exception.__traceback__)[-1]
+            what += f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
         sys.stderr.write(f"wdb serve: {status} {request.method} {ascii(request.path)[1:-1][:200]}: "
                          f"{what}: {_plain(message)}\n")
         sys.stderr.flush()
