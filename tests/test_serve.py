@@ -1,6 +1,7 @@
 """wdb serve: Datasette pages, canned queries, media pages, archived bytes, safety, a real browser."""
 import asyncio
 import hashlib
+import sqlite3
 import json
 import os
 import shutil
@@ -11,7 +12,10 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import CORPUS, ROOT, corpus
+from warcs import gz_members, members, record
+from warcs import http as http_response
+from wdb.db import open_db, transaction
 from wdb.db import query as queries
 from wdb.serve import make_datasette
 
@@ -29,8 +33,87 @@ def name(corpus_db):
     return corpus_db[0].stem
 
 
-def get(ds, path):
-    return asyncio.run(ds.client.get(path))
+def get(ds, path, **kw):
+    return asyncio.run(ds.client.get(path, **kw))
+
+
+def build_staged_db(d):
+    """books.toscrape (real, archived covers) plus a page whose two images are not archived: one
+    downloaded by `wdb fetch` (a real COCO photo in wdb's own WARC), one that failed; and rows of every
+    later stage (CLIP models, embeddings, scores, image statuses, span runs, examples, epochs, evals,
+    predictions) as those stages write them. Returns (db path, {name: media id or value})."""
+    from PIL import Image
+
+    photo = sorted((CORPUS / "coco-mini" / "val2017").glob("*.jpg"))
+    if not photo:
+        pytest.skip("coco-mini missing")
+    jpeg = photo[0].read_bytes()
+    width, height = Image.open(photo[0]).size
+    html = (b'<html><body><p>Photos from the street.</p><figure><img src="http://photos.example.org/a.jpg" '
+            b'alt="A man rides a bike"><figcaption>A man rides a bike down the street.</figcaption></figure>'
+            b'<p>More photos.</p><img src="http://photos.example.org/gone.jpg" alt="A lost photo"></body></html>')
+    page = d / "page.warc.gz"
+    page.write_bytes(gz_members([record("http://photos.example.org/", http_response(html))]))
+    fetched = d / "wdb-fetch" / "fetch-1.warc.gz"
+    fetched.parent.mkdir()
+    data = gz_members([record("http://photos.example.org/a.jpg", http_response(jpeg, "image/jpeg"))])
+    fetched.write_bytes(data)
+    (off, length), = members(data)
+    db = d / "staged.db"
+    conn = open_db(db)
+    from wdb.ingest import ingest
+
+    ingest(conn, [str(page), str(corpus("node-warc-tests/books.toscrape.warc"))], workers=0, progress=False,
+           quiet=True, fts=True)
+    ids = dict(conn.execute("SELECT alt, id FROM media WHERE alt IN ('A man rides a bike', 'A lost photo', "
+                            "'Tipping the Velvet', 'Soumission')").fetchall())
+    key = dict(conn.execute("SELECT id, url_key FROM media").fetchall())
+    web, gone, velvet, soum = (ids[a] for a in ("A man rides a bike", "A lost photo", "Tipping the Velvet",
+                                                 "Soumission"))
+    sha = hashlib.sha256(jpeg).hexdigest()
+    with transaction(conn):
+        conn.execute("INSERT INTO images (url_key, url, status, source, http_status, attempts, location, \"offset\", "
+                     "length, inner, mime, bytes, width, height, sha256, fetched_at) VALUES "
+                     "(?, 'http://photos.example.org/a.jpg', 'ok', 'web', 200, 1, ?, ?, ?, 0, 'image/jpeg', "
+                     "?, ?, ?, ?, "
+                     "'2026-12-01T20:00:00Z')", (key[web], str(fetched), off, length, len(jpeg), width, height, sha))
+        conn.execute("INSERT INTO images (url_key, url, status, http_status, attempts, error) VALUES "
+                     "(?, 'http://photos.example.org/gone.jpg', 'http_error', 404, 2, 'HTTP 404 Not Found')",
+                     (key[gone],))
+        conn.execute("INSERT INTO images (url_key, url, status, source, location, \"offset\", length, inner, mime, "
+                     "bytes, width, height, sha256) SELECT x.url_key, x.url, 'ok', 'archive', a.location, "
+                     "x.\"offset\", "
+                     "x.length, x.inner, x.mime, x.bytes, x.width, x.height, x.sha256 FROM archived_media x "
+                     "JOIN archives a ON a.id = x.archive_id WHERE x.mime LIKE 'image/%'")
+        conn.execute("INSERT INTO clip_models (id, name, pretrained, weights, embed_dim) VALUES "
+                     "(1, 'ViT-B-32', 'laion2b_s34b_b79k', '', 512), (2, 'local-dir:/models/tiny', '', 'ab12', 16)")
+        for mid, src, model, score in [(web, "alt", 1, 0.3125), (web, "figcaption", 1, 0.2871), (web, "alt", 2, 0.0412),
+                                       (velvet, "alt", 1, 0.2702), (soum, "alt", 1, 0.1999)]:
+            conn.execute("INSERT INTO clip_scores VALUES (?, ?, ?, ?)", (mid, src, model, score))
+        conn.execute("INSERT INTO image_embeddings VALUES (?, 1, ?)", (key[web], bytes(1024)))
+        conn.execute("INSERT INTO clip_image_status (url_key, model_id, status) VALUES (?, 1, 'ok')", (key[web],))
+        conn.execute("INSERT INTO clip_image_status (url_key, model_id, status, error) VALUES "
+                     "(?, 1, 'undecodable', 'cannot identify image file')", (key[soum],))
+        conn.execute("INSERT INTO span_runs (id, base, params, seed, checkpoint, split_counts, status, started_at, "
+                     "finished_at, train_seconds) VALUES (1, 'sentence-transformers/all-MiniLM-L6-v2', "
+                     "'{\"epochs\": 4}', "
+                     "1, 'spans-1', '{\"train\": 2}', 'done', '2026-12-01T19:00:00Z', '2026-12-01T19:01:00Z', 60.0)")
+        for mid, split, label in [(velvet, "train", "span"), (soum, "validation", "none"), (web, "test", "span")]:
+            conn.execute("INSERT INTO span_examples VALUES (1, ?, ?, ?)", (mid, split, label))
+        for epoch in (0, 1):
+            conn.execute("INSERT INTO span_epochs VALUES (1, ?, 'validation', 0.9, 0.5, 0.6, 1)", (epoch,))
+        conn.execute("INSERT INTO span_evals VALUES (1, 'model', 'all', 1, 1.0, 1.0)")
+        start = conn.execute("SELECT start FROM alt_matches WHERE media_id = ?", (velvet,)).fetchone()
+        conn.execute("INSERT INTO spans VALUES (?, 1, ?, ?, 'Tipping the Velvet', 0.9, 0.95, 0.855, 0.01)",
+                     (velvet, start[0] if start else None, start[0] + 18 if start else None))
+        conn.execute("INSERT INTO spans VALUES (?, 1, NULL, NULL, NULL, NULL, NULL, NULL, 0.93)", (soum,))
+    conn.close()
+    return db, {"web": web, "gone": gone, "velvet": velvet, "soumission": soum, "sha": sha, "jpeg": jpeg}
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    return build_staged_db(tmp_path_factory.mktemp("staged"))
 
 
 def books_item(db, alt="Tipping the Velvet"):
@@ -215,3 +298,40 @@ def test_real_browser_renders_archived_image_and_highlight(corpus_db, db):
             driver.quit()
         proc.terminate()
         proc.wait(10)
+
+
+def test_later_stage_tables_render_with_facets(staged):
+    db, ids = staged
+    ds = make_datasette(db)
+    for table in ("clip_scores", "clip_models", "clip_image_status", "image_embeddings", "images", "spans",
+                  "span_examples", "span_runs", "span_epochs", "span_evals", "media_bytes", "current_spans",
+                  "media_urls"):
+        r = get(ds, f"/staged/{table}")
+        assert r.status_code == 200 and "Error 500" not in r.text, table
+    r = get(ds, "/staged/clip_scores")
+    assert f'href="/-/wdb/media/{ids["web"]}"' in r.text  # media_id is a foreign key: {"value", "label"}
+    status = get(ds, "/staged/images.json").json()["facet_results"]["status"]["results"]
+    assert {v["value"]: v["count"] for v in status}["http_error"] == 1
+    sources = get(ds, "/staged/clip_scores.json").json()["facet_results"]["text_source"]["results"]
+    assert {v["value"]: v["count"] for v in sources} == {"alt": 4, "figcaption": 1}
+
+
+def test_thumbnail_serves_the_fetched_copy_and_the_media_page_shows_fetch_and_clip(staged):
+    db, ids = staged
+    ds = make_datasette(db)
+    t = get(ds, f"/-/wdb/thumb/{ids['web']}")  # not archived, downloaded by wdb fetch: the WARC's bytes
+    assert t.status_code == 200 and t.content == ids["jpeg"] and t.headers["content-type"] == "image/jpeg"
+    gone = get(ds, f"/-/wdb/thumb/{ids['gone']}")  # neither: the live URL
+    assert gone.status_code == 302 and gone.headers["location"] == "http://photos.example.org/gone.jpg"
+    html = get(ds, f"/-/wdb/media/{ids['web']}").text
+    assert "<h2>Fetch status</h2>" in html and "<td>web</td>" in html and "<td>200</td>" in html
+    assert "<h2>CLIP scores</h2>" in html and '<td id="wdb-bytes-source">downloaded by wdb fetch</td>' in html
+    assert "<td>ViT-B-32</td><td>laion2b_s34b_b79k</td><td>figcaption</td><td>0.2871</td>" in html
+    assert "<td>local-dir:/models/tiny</td><td></td><td>alt</td><td>0.0412</td>" in html
+    html = get(ds, f"/-/wdb/media/{ids['gone']}").text
+    assert "http_error" in html and "HTTP 404 Not Found" in html and "CLIP scores" not in html
+    key = sqlite3.connect(db).execute("SELECT url_key FROM media WHERE id = ?", (ids["web"],)).fetchone()[0]
+    cells = get(ds, "/staged/images?status=ok&source=web").text
+    assert "/-/wdb/image?url_key=" in cells
+    assert get(ds, "/-/wdb/image", params={"url_key": key}).content == ids["jpeg"]
+    assert get(ds, "/-/wdb/image", params={"url_key": "nope"}).status_code == 404

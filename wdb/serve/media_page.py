@@ -21,7 +21,8 @@ class Highlight:
 @dataclass
 class Section:
     title: str
-    fields: list[tuple[str, object]] = field(default_factory=list)
+    fields: list[tuple] = field(default_factory=list)  # (name, value) pairs, or rows under `columns`
+    columns: tuple[str, ...] | None = None  # set: a table with these headings, one row per field tuple
 
 
 def _alt_match(conn: sqlite3.Connection, media_id: int) -> list[Highlight]:
@@ -81,8 +82,31 @@ def _span_runs(conn: sqlite3.Connection, media_id: int) -> Section | None:
         for r, t, c, n in rows])
 
 
+def _fetch_status(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    """The images row of the item's URL: where its bytes came from, or why there are none."""
+    row = conn.execute(
+        "SELECT i.status, i.http_status, i.error, i.mime, i.bytes, i.source, i.url, i.width, i.height, i.attempts, "
+        "i.fetched_at FROM media m JOIN images i ON i.url_key = m.url_key WHERE m.id = ?", (media_id,)).fetchone()
+    if not row:
+        return None
+    names = ["status", "HTTP status", "error", "mime", "size (bytes)", "source", "URL fetched", "width", "height",
+             "attempts", "fetched at"]
+    return Section("Fetch status", list(zip(names, row, strict=True)))
+
+
+def _clip_scores(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    rows = conn.execute(
+        "SELECT k.name, k.pretrained, c.text_source, c.score FROM clip_scores c JOIN clip_models k "
+        "ON k.id = c.model_id WHERE c.media_id = ? ORDER BY k.id, c.text_source", (media_id,)).fetchall()
+    if not rows:
+        return None
+    return Section("CLIP scores", [(n, p, t, f"{s:.4f}") for n, p, t, s in rows],
+                   columns=("model", "pretrained", "text source", "score"))
+
+
 HIGHLIGHTS: list[Callable[[sqlite3.Connection, int], list[Highlight]]] = [_alt_match, _span]
-SECTIONS: list[Callable[[sqlite3.Connection, int], Section | None]] = [_span_runs, _archived, _urls, _provenance]
+SECTIONS: list[Callable[[sqlite3.Connection, int], Section | None]] = [
+    _clip_scores, _span_runs, _fetch_status, _archived, _urls, _provenance]
 
 
 def segments(text: str, lo: int, hi: int, marks: list[Highlight]) -> list[tuple[str, Highlight | None]]:
@@ -118,9 +142,11 @@ def media_context(conn: sqlite3.Connection, media_id: int) -> dict | None:
     before = segments(text, cs, pos, marks) if pos is not None else []
     after = segments(text, pos, ce, marks) if pos is not None else []
     sections = [s for fn in SECTIONS if (s := fn(conn, mid)) is not None]
+    source = conn.execute("SELECT source FROM media_bytes WHERE media_id = ? ORDER BY source = 'archive' DESC LIMIT 1",
+                          (mid,)).fetchone()
     return dict(
         id=mid, kind=kind, tag=tag, url=url, alt=alt, title=title, figcaption=figcaption, width=width,
         height=height, page_id=page_id, page_url=page_url, page_title=page_title, lang=lang,
         archived_id=archived_id, archived_mime=archived_mime, before=before, after=after,
-        marks=marks, sections=sections,
+        marks=marks, sections=sections, bytes_source=source[0] if source else None,
     )

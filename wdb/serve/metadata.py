@@ -20,8 +20,12 @@ FACETS = {
     "archived_media": ["mime"],
     "alt_matches": ["kind", "side"],
     "problems": ["kind"],
+    "images": ["status", "source", "mime"],
+    "clip_scores": ["text_source", "model_id"],
+    "clip_image_status": ["status"],
+    "span_examples": ["split", "label"],
 }
-LABELS = {"pages": "url", "archives": "name", "media": "url"}
+LABELS = {"pages": "url", "archives": "name", "media": "url", "clip_models": "name"}
 
 
 def describe_schema(folder: Path | None = None) -> dict[str, dict]:
