@@ -200,9 +200,9 @@ def fetch_images(conn: sqlite3.Connection, db_path, s: FetchSettings | None = No
                     break
             if not running:
                 break
-            ready, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in ready:
+            for fut in wait(running, return_when=FIRST_COMPLETED).done:
                 finished(fut)
+                running.discard(fut)  # after: an interrupt in between leaves it to the harvest below
         flush()
     except BaseException:
         # SIGINT/SIGTERM (KeyboardInterrupt) or an error: stop the threads at their next read, drop

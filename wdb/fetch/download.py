@@ -193,7 +193,7 @@ def _exchange(url: str, policy: AddressPolicy, clock: _Clock, max_bytes: int, d:
             d.status, d.error = "robots", "X-Robots-Tag forbids AI use (noai/noimageai)"
             return None
         length = r.getheader("Content-Length")
-        if length and length.strip().isdigit() and int(length) > max_bytes:
+        if length and length.strip().isascii() and length.strip().isdigit() and int(length) > max_bytes:
             d.status, d.error = "too_large", f"Content-Length {length.strip()[:30]} over {max_bytes} bytes"
             return None
         chunks, got = [], 0
@@ -206,6 +206,9 @@ def _exchange(url: str, policy: AddressPolicy, clock: _Clock, max_bytes: int, d:
             if got > max_bytes:
                 d.status, d.error = "too_large", f"body over {max_bytes} bytes"
                 return None
+        expected = int(length.strip()) if length and length.strip().isdigit() and not r.chunked else None
+        if expected is not None and got < expected:  # http.client returns a short body without a word
+            raise http.client.IncompleteRead(b"", expected - got)
         d.body, d.status = b"".join(chunks), "ok"
         return None
     finally:

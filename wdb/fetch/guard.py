@@ -73,11 +73,12 @@ class AddressPolicy:
         ip = ipaddress.ip_address(ip.split("%", 1)[0] if isinstance(ip, str) else ip)
         if any(ip in net for net in self.allow if net.version == ip.version):
             return None
-        for a in _embedded(ip):
-            kind = _kind(a)
+        for inner in _embedded(ip)[1:]:
+            kind = _kind(inner)
             if kind is not None:
-                return f"{ip} is {kind}"
-        return None
+                return f"{ip} carries {inner}, which is {kind}"
+        kind = _kind(ip)
+        return None if kind is None else f"{ip} is {kind}"
 
     def resolve(self, host: str, port: int) -> list[tuple[int, tuple]]:
         """(family, sockaddr) of the allowed addresses of host; raises socket.gaierror or RefusedAddress."""
