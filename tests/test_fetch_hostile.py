@@ -110,7 +110,8 @@ def hostile():
             if path == "/page%20tutoriel/corps%20d'article/photo%20%C3%A9t%C3%A9.jpg?taille=grande%20image":
                 return sock.sendall(_http(photos[0]))
             if path == "/bad-chunk":
-                return sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz-not-hex\r\nabc\r\n0\r\n\r\n")
+                return sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"zz-not-hex\r\nabc\r\n0\r\n\r\n")
             if path == "/short-chunk":
                 return sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + photos[0][:100])
             if path == "/short-length":
@@ -126,14 +127,35 @@ def hostile():
                 return sock.sendall(b"HTTP/1.1 two-hundred OK\r\nContent-Length: 0\r\n\r\n")
             if path == "/not-http":
                 return sock.sendall(b"SSH-2.0-OpenSSH_9.6p1 Debian-3\r\n")
+            if path == "/tls-record":
+                return sock.sendall(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(range(256)))
+            if path == "/html-only":  # HTTP/0.9 style: a body with no status line
+                return sock.sendall(b"<html><body><img src=x></body></html>\n")
+            if path == "/huge-chunk":
+                return sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n"
+                                    + photos[0])
+            if path == "/long-chunk-line":
+                return sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 70_000)
+            if path == "/endless-continue":
+                n = 0
+                try:
+                    for n in range(2000):  # bounded: 2000 x 0.01 s, and ends when the client hangs up
+                        if st.quit.is_set():
+                            break
+                        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        time.sleep(0.01)
+                finally:
+                    st.dripped[path] = n // 5  # comparable with the drips' counts below
+                return None
             if path == "/drip-body":
                 sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n")
                 return drip(sock, path, photos[0])
             if path == "/drip-head":
                 return drip(sock, path, b"HTTP/1.1 200 OK\r\nX-Drip: " + b"d" * 1000)
             if path.startswith("/redirect-to/"):
-                target = {"zero": f"http://0.0.0.0:{port}", "v6": f"http://[::1]:{port}",
-                          "ten": "http://10.1.2.3", "decimal": f"http://2130706434:{port}"}[path.split("/")[2]]
+                target = {"zero": f"http://0.0.0.0:{port}", "v6": f"http://[::1]:{port}", "ten": "http://10.1.2.3",
+                          "decimal": f"http://2130706434:{port}", "mapped": f"http://[::ffff:127.0.0.1]:{port}",
+                          "file": "file:///etc/passwd#"}[path.split("/")[2]]
                 return sock.sendall(_http(b"", "302 Found", f"Location: {target}/internal/admin?action=reboot\r\n"))
             if path.startswith("/retry-after/"):
                 wait = path.split("/")[2]
@@ -185,7 +207,8 @@ def add_urls(path: Path, urls: list[str]) -> None:
     conn = open_db(path)
     page, seq = conn.execute("SELECT page_id, max(seq) FROM media GROUP BY page_id ORDER BY page_id").fetchone()
     with transaction(conn):
-        conn.executemany("INSERT INTO media (page_id, seq, kind, tag, url, url_key) VALUES (?, ?, 'image', 'img', ?, ?)",
+        conn.executemany("INSERT INTO media (page_id, seq, kind, tag, url, url_key) "
+                         "VALUES (?, ?, 'image', 'img', ?, ?)",
                          [(page, seq + 1 + i, u, u) for i, u in enumerate(urls)])
     conn.close()
 
@@ -225,8 +248,9 @@ def test_raw_spaces_and_non_ascii_are_percent_encoded_as_browsers_do(db, hostile
 
 def test_unusable_urls_are_bad_url_rows_and_the_run_goes_on(db, hostile):
     base, st = hostile
-    bad = ["javascript:alert(1)", "ftp://127.0.0.1:1/x.jpg", "http://exa mple.com/x.jpg", "http://h.example:99999/x.jpg",
-           "http://[::1/x.jpg", "http://", "data:image/png;base64,iVBORw0KGgo=", "http://1.2.3.256/x.jpg",
+    bad = ["javascript:alert(1)", "ftp://127.0.0.1:1/x.jpg", "http://exa mple.com/x.jpg",
+           "http://h.example:99999/x.jpg", "http://[::1/x.jpg", "http://", "data:image/png;base64,iVBORw0KGgo=",
+           "http://1.2.3.256/x.jpg",
            "http://" + "a" * 300 + ".com/x.jpg", f"{base}/" + "x" * 70_000]
     good = f"{base}/img/0.jpg\r\nX-Injected: 1"  # newlines are dropped, so no header can be injected
     add_urls(db, bad + [good])
@@ -240,7 +264,8 @@ def test_unusable_urls_are_bad_url_rows_and_the_run_goes_on(db, hostile):
 
 MALFORMED = {"/bad-chunk": "IncompleteRead", "/short-chunk": "IncompleteRead", "/short-length": "IncompleteRead",
              "/many-headers": "more than 100 headers", "/long-header": "LineTooLong", "/long-status": "LineTooLong",
-             "/bad-status": "BadStatusLine", "/not-http": "BadStatusLine"}
+             "/bad-status": "BadStatusLine", "/not-http": "BadStatusLine", "/tls-record": "BadStatusLine",
+             "/html-only": "BadStatusLine", "/huge-chunk": "IncompleteRead", "/long-chunk-line": "LineTooLong"}
 
 
 def test_malformed_replies_are_bad_reply_rows(db, hostile):
@@ -264,15 +289,24 @@ def test_malformed_replies_are_bad_reply_rows(db, hostile):
 
 def test_dripping_server_meets_the_wall_clock_bound(db, hostile):
     base, st = hostile
-    urls = [f"{base}/drip-body", f"{base}/drip-head"]
+    urls = [f"{base}/drip-body", f"{base}/drip-head", f"{base}/endless-continue"]
     add_urls(db, urls)
     run_fetch(db, timeout=0.5, retries=2)  # each byte comes within the read timeout; the bound is 2 s
     got = rows(db, urls)
     for u in urls:
         status, error, attempts, _ = got[u]
         assert (status, attempts) == ("timeout", 1) and "wall-clock" in error  # a drip is not retried
-    assert st.wait_for(lambda seen: all(p in st.dripped for p in ("/drip-body", "/drip-head")))
-    assert max(st.dripped["/drip-body"], st.dripped["/drip-head"]) < 399  # the client hung up, not the server
+    assert st.wait_for(lambda seen: all(p in st.dripped for p in ("/drip-body", "/drip-head", "/endless-continue")))
+    assert max(st.dripped.values()) < 399  # the client hung up, not the server
+
+
+def test_tls_handshake_that_never_answers_times_out(db, hostile):
+    base, st = hostile
+    url = base.replace("http:", "https:") + "/x.jpg"  # a plain server waiting for a request line
+    add_urls(db, [url])
+    run_fetch(db, timeout=0.5)
+    status, error, attempts, _ = rows(db, [url])[url]
+    assert (status, attempts) == ("timeout", 1) and "0.5s" in error
 
 
 # ---- SSRF: public addresses only, at every hop -------------------------------------------------
@@ -293,11 +327,11 @@ def test_loopback_and_private_addresses_are_refused_by_default(db, hostile):
 
 def test_redirect_inward_is_refused_at_the_hop(db, hostile):
     base, st = hostile
-    urls = [f"{base}/redirect-to/{k}" for k in ("zero", "v6", "ten", "decimal")]
+    urls = [f"{base}/redirect-to/{k}" for k in ("zero", "v6", "ten", "decimal", "mapped", "file")]
     add_urls(db, urls)
-    run_fetch(db)  # 127.0.0.1 is allowed; 0.0.0.0, ::1, 10/8 and 127.0.0.2 are not
+    run_fetch(db)  # 127.0.0.1 is allowed; 0.0.0.0, ::1, 10/8, 127.0.0.2 and ::ffff:127.0.0.1 are not
     got = rows(db, urls)
-    assert [got[u][0] for u in urls] == ["refused_address"] * len(urls)
+    assert [got[u][0] for u in urls] == ["refused_address"] * (len(urls) - 1) + ["bad_url"]
     assert all("redirect to" in got[u][1] for u in urls)
     assert "/internal/admin?action=reboot" not in st.seen
 
@@ -395,7 +429,8 @@ def test_signal_stops_fetch_at_once_and_keeps_committed_rows(db, hostile, tmp_pa
     got = rows_no_total(db, done + hang)
     assert [got[u] for u in done] == ["ok"] * 5 and [got[u] for u in hang] == [None] * 6
     conn = open_db(db)
-    assert conn.execute("SELECT status FROM runs WHERE command = 'fetch' ORDER BY id DESC").fetchone() == ("interrupted",)
+    last = conn.execute("SELECT status FROM runs WHERE command = 'fetch' ORDER BY id DESC").fetchone()
+    assert last == ("interrupted",)
     conn.close()
 
 

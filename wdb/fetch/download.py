@@ -31,7 +31,8 @@ _TLS = ssl.create_default_context()
 @dataclass
 class Download:
     url: str
-    status: str  # ok | http_error | timeout | dns | connection | too_large | robots | bad_reply | bad_url | refused_address
+    status: str  # ok | http_error | timeout | dns | connection | too_large | robots | bad_reply | bad_url
+    #              | refused_address
     http_status: int | None = None
     final_url: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
@@ -173,6 +174,7 @@ def _location(value: str, base: str) -> str:
 
 def _exchange(url: str, policy: AddressPolicy, clock: _Clock, max_bytes: int, d: Download):
     """One request/response; fills d and returns the Location of a redirect (or None)."""
+    d.http_status = None
     scheme, host, port, target = split(url)
     addrs = policy.resolve(host, port)
     sock = _connect(addrs, host, scheme == "https", clock)
