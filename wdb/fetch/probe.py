@@ -13,7 +13,7 @@ MAX_PIXELS = 64_000_000
 MAX_FRAMES = 64
 MAX_DECODE_BYTES = 128 << 20  # per image: 32 Mpx RGB(A), 128 Mpx palette or grey (the pixel cap comes first)
 DECODE_BUDGET = 512 << 20  # all fetch threads together
-THUMB = 512  # long side of the reduced copy that the perceptual hash is computed from
+THUMB = 256  # JPEG draft target, and long side of the reduced copy the perceptual hash is computed from
 
 
 class ImageProblem(Exception):
@@ -75,8 +75,8 @@ def probe(body: bytes, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAME
                     im.load()
                     scale = max(im.size) / THUMB
                     small = im.resize((max(1, round(im.size[0] / scale)), max(1, round(im.size[1] / scale))),
-                                      Image.Resampling.BOX) if scale > 1 else im.copy()
-                    first = small.convert("RGB")  # the thumbnail, never a full-size copy
+                                      Image.Resampling.BOX) if scale > 2 else im
+                    first = small.convert("RGB")  # of the thumbnail: never a full-size copy of a big image
                     for k in range(1, min(frames, max_frames)):  # animated: decode at most max_frames
                         im.seek(k)
                         im.load()
