@@ -309,6 +309,68 @@ def test_tls_handshake_that_never_answers_times_out(db, hostile):
     assert (status, attempts) == ("timeout", 1) and "0.5s" in error
 
 
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """An HTTPS server on 127.0.0.1 with a throwaway certificate: /img.jpg, and /drip (TLS records of one byte)."""
+    import ssl
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl missing")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "k.pem"), "-out",
+                    str(d / "c.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(d / "c.pem", d / "k.pem")
+    photo, quit_ = coco()[3], threading.Event()
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            try:
+                sock = ctx.wrap_socket(self.request, server_side=True)
+                sock.settimeout(10)
+                head = b""
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return
+                    head += chunk
+                if head.startswith(b"GET /img.jpg "):
+                    return sock.sendall(_http(photo))
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                for i in range(400):  # bounded: 400 x 0.05 s, and ends when the client hangs up
+                    if quit_.is_set():
+                        break
+                    sock.sendall(photo[i:i + 1])
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+    srv = Hostile(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{srv.server_address[1]}", ssl.create_default_context(cafile=str(d / "c.pem"))
+    quit_.set()
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_https_fetch_and_tls_drip(db, tls_server, monkeypatch):
+    download = sys.modules["wdb.fetch.download"]  # (wdb.fetch.download the attribute is the fetch function)
+    base, client_ctx = tls_server
+    urls = [f"{base}/img.jpg", f"{base}/drip"]
+    add_urls(db, urls)
+    monkeypatch.setattr(download, "_TLS", client_ctx)  # trust the throwaway certificate
+    run_fetch(db, timeout=0.5)
+    got = rows(db, urls)
+    assert got[urls[0]][0] == "ok"
+    assert got[urls[1]][0] == "timeout" and "wall-clock" in got[urls[1]][1]
+    monkeypatch.undo()  # the system's CAs do not know the certificate: a connection error, no traceback
+    add_urls(db, [f"{base}/img.jpg?again"])
+    run_fetch(db, retries=2)
+    status, error, attempts = rows(db, [f"{base}/img.jpg?again"])[f"{base}/img.jpg?again"][:3]
+    assert status == "connection" and "CERTIFICATE_VERIFY_FAILED" in error and attempts == 1
+
+
 # ---- SSRF: public addresses only, at every hop -------------------------------------------------
 
 def test_loopback_and_private_addresses_are_refused_by_default(db, hostile):

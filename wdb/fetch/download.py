@@ -128,11 +128,11 @@ def _connect(addrs: list[tuple[int, tuple]], host: str, tls: bool, clock: _Clock
                     except ssl.SSLWantWriteError:
                         _wait(sock, selectors.EVENT_WRITE, clock, started)
             return sock
-        except (ConnectionError, TimeoutError, OSError) as e:
+        except BaseException as e:  # Stopped included: the socket is closed whatever ends the attempt
             sock.close()
-            if isinstance(e, (ssl.SSLError, DeadlineExceeded)):
+            if not isinstance(e, OSError) or isinstance(e, (ssl.SSLError, DeadlineExceeded)):
                 raise
-            last = e
+            last = e  # refused, unreachable or slow: the next address
     raise last
 
 
@@ -248,11 +248,14 @@ def fetch_once(url: str, timeout: float, max_bytes: int, max_redirects: int, *, 
         d.status, d.error, d.final = "timeout", f"whole transfer over {bound:g}s (wall-clock bound)", True
     except (ReadTimeout, socket.timeout, TimeoutError):
         d.status, d.error = "timeout", f"timeout after {timeout:g}s"
+    except ssl.SSLError as e:  # before ValueError: a certificate failure is both
+        d.status, d.error = "connection", f"TLS: {type(e).__name__}: {e}"[:300]
+        d.final = isinstance(e, ssl.SSLCertVerificationError)  # the same certificate fails again
     except http.client.RemoteDisconnected as e:
         d.status, d.error = "connection", f"RemoteDisconnected: {e}"
     except (http.client.HTTPException, ValueError, UnicodeError) as e:
         d.status, d.error = "bad_reply", f"{type(e).__name__}: {e}"[:300]
-    except OSError as e:  # ConnectionError, ssl.SSLError
+    except OSError as e:  # ConnectionError, unreachable
         d.status, d.error = "connection", f"{type(e).__name__}: {e}"[:300]
     d.body = b""
     return d
