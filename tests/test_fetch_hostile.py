@@ -260,6 +260,33 @@ def test_unusable_urls_are_bad_url_rows_and_the_run_goes_on(db, hostile):
     assert got[good][0] == "ok" and "/img/0.jpgX-Injected:%201" in st.seen
 
 
+def test_request_url_follows_the_whatwg_url_standard():
+    from wdb.fetch.url import BadUrl, request_url
+
+    cases = {  # what a browser requests (WHATWG URL: special-scheme parsing, path and query encode sets)
+        "http://ex.com/page tutoriel/corps d'article/x.svg": "http://ex.com/page%20tutoriel/corps%20d'article/x.svg",
+        "HTTP://EX.com:80/a/./b/../c?q=a b'\"#frag": "http://ex.com/a/c?q=a%20b%27%22",
+        "http://ex.com/{x}`<y>|^": "http://ex.com/%7Bx%7D%60%3Cy%3E|^",
+        "http://ex.com/été.jpg?x=é": "http://ex.com/%C3%A9t%C3%A9.jpg?x=%C3%A9",
+        "http://ex.com/%zz%/a%20b": "http://ex.com/%zz%/a%20b",  # existing escapes and lone % kept
+        "http://ex.com/a/%2e%2E/b": "http://ex.com/b",
+        "http:\\\\ex.com\\a\\b?c\\d": "http://ex.com/a/b?c\\d",
+        " \thttp://ex.com/a\r\nb ": "http://ex.com/ab",
+        "https://user:pw@ex.com:443/x": "https://ex.com/x",
+        "http://bücher.de/x": "http://xn--bcher-kva.de/x",
+        "http://2130706433/": "http://127.0.0.1/",
+        "http://0x7f.1/": "http://127.0.0.1/",
+        "http://0177.0.0.1/": "http://127.0.0.1/",
+        "http://[0:0::1]:8080": "http://[::1]:8080/",
+        "http:///ex.com": "http://ex.com/",
+    }
+    assert {u: request_url(u) for u in cases} == cases
+    for bad in ["ftp://x/y", "javascript:alert(1)", "/relative.jpg", "http://exa mple.com/", "http://h:65536/",
+                "http://1.2.3.256/", "http://09.1.1.1/", "http://a%00b/", "http://[::1/", "http://"]:
+        with pytest.raises(BadUrl):
+            request_url(bad)
+
+
 # ---- malformed replies: rows, not tracebacks -------------------------------------------------
 
 MALFORMED = {"/bad-chunk": "IncompleteRead", "/short-chunk": "IncompleteRead", "/short-length": "IncompleteRead",
