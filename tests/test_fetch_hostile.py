@@ -503,7 +503,9 @@ def test_signal_stops_fetch_at_once_and_keeps_committed_rows(db, hostile, tmp_pa
                             start_new_session=True)
     try:
         # both threads are held by the hanging server: the five images before them are finished
-        assert st.wait_for(lambda seen: sum(p.startswith(f"/hang/{tag}/") for p in seen) >= 2)
+        both_held = lambda seen: sum(p.startswith(f"/hang/{tag}/") for p in seen) >= 2  # noqa: E731
+        assert st.wait_for(lambda seen: both_held(seen) or proc.poll() is not None)
+        assert proc.poll() is None, proc.stderr.read().decode()
         sent = time.monotonic()
         proc.send_signal(sig)
         rc = proc.wait(timeout=20)
