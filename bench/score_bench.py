@@ -105,7 +105,7 @@ def main() -> None:
 
     forward()  # warm-up
     bare = min(forward() for _ in range(2))
-    res = score(conn, settings, log=open("/dev/null", "w"))  # its clock starts after the model is loaded
+    res = score(conn, settings, log=open("/dev/null", "w")).counts  # its clock starts after the model is loaded
     assert res["images"] == len(rows), res
     bare_rate, score_rate = len(rows) / bare, len(rows) / res["seconds"]
     workers = args.workers if args.workers is not None else ("auto: 0" if device.type == "cpu" else "auto: 8")

@@ -468,27 +468,6 @@ def test_per_host_concurrency_limit(db, hostile):
 
 # ---- SIGINT / SIGTERM ----------------------------------------------------------------------------
 
-SCRIPT = textwrap.dedent("""
-    import signal, sys
-    from wdb.db import open_db, transaction
-    from wdb.errors import Interrupted
-    from wdb.fetch import FetchSettings, fetch_images
-    from wdb.stage import interruptible, stage_run
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
-    db = sys.argv[1]
-    conn = open_db(db)
-    s = FetchSettings(concurrency=2, timeout=30, retries=0, allow_private=("127.0.0.1",))
-    with interruptible():
-        try:
-            with stage_run(conn, "fetch", s):
-                fetch_images(conn, db, s, progress=False)
-        except Interrupted as e:
-            print(e, file=sys.stderr)
-            sys.exit(130)
-""")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_fetch_at_once_and_keeps_committed_rows(db, hostile, tmp_path, sig):
     base, st = hostile
@@ -496,10 +475,9 @@ def test_signal_stops_fetch_at_once_and_keeps_committed_rows(db, hostile, tmp_pa
     done = [f"{base}/img/{i}.jpg?{tag}" for i in range(5)]
     hang = [f"{base}/hang/{tag}/{i}" for i in range(6)]
     add_urls(db, done + hang)
-    script = tmp_path / "fetch_script.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(script), str(db)], env=env, stderr=subprocess.PIPE,
+    cmd = [sys.executable, "-m", "wdb.cli", "fetch", str(db), "--concurrency", "2", "--timeout", "30",
+           "--retries", "0", "--allow-private", "127.0.0.1", "--silent"]
+    proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
         # both threads are held by the hanging server: the five images before them are finished

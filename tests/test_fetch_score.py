@@ -124,7 +124,7 @@ def fetched(tmp_path_factory, server):
     db = d / "f.db"
     conn = open_db(db)
     ingest(conn, [str(warc), str(corpus("node-warc-tests/books.toscrape.warc"))], workers=0, progress=False, quiet=True)
-    res = CliRunner().invoke(cli, ["fetch", str(db), "--timeout", "1", "--retries", "1", "--max-bytes", str(1 << 20),
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--allow-private", "127.0.0.1", "--timeout", "1", "--retries", "1", "--max-bytes", str(1 << 20),
                                    "--max-redirects", "3", "--concurrency", "4"])
     assert res.exit_code == 0, res.output
     return db, base, hits, files
@@ -177,9 +177,9 @@ def test_downloaded_bytes_are_pointers_into_wdbs_own_warc(fetched):
 def test_fetch_is_incremental_and_retry_failed(fetched):
     db, base, hits, files = fetched
     before = dict(hits)
-    res = CliRunner().invoke(cli, ["fetch", str(db), "--silent"])
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--allow-private", "127.0.0.1", "--silent"])
     assert res.exit_code == 0 and hits == before  # nothing pending: no request
-    res = CliRunner().invoke(cli, ["fetch", str(db), "--retry-failed", "--status", "http_error", "--timeout", "1",
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--allow-private", "127.0.0.1", "--retry-failed", "--status", "http_error", "--timeout", "1",
                                    "--retries", "0", "--max-redirects", "3", "--silent"])
     assert res.exit_code == 0
     assert hits["/404.jpg"] == before["/404.jpg"] + 1 and hits.get("/slow.jpg") == before.get("/slow.jpg")

@@ -1,6 +1,5 @@
 """Interrupted ingests resume to exactly the rows of a clean run."""
 import os
-import random
 import sqlite3
 import signal
 import subprocess
@@ -32,44 +31,35 @@ def clean_rows(tmp_path, inputs, chunk_bytes):
     return content_rows(conn)
 
 
-def test_sigkill_at_random_points_then_resume(tmp_path, inputs):
-    """Real subprocesses killed with SIGKILL, several times, also during a resumed run."""
-    chunk_mb = 1
-    pages = tmp_path / "pages.warc.gz"  # the 129 real pages too, so that a run lasts long enough
+def test_sigkill_at_commit_points_then_resume(tmp_path, inputs):
+    """Real subprocesses killed with SIGKILL right after the N-th committed batch (WDB_KILL_AFTER_COMMITS),
+    several times, each kill landing in a resumed run: the final rows equal a clean run's."""
+    pages = tmp_path / "pages.warc.gz"  # the 129 real pages too, so that a run has many batches
     write_pages_warc(pages)
     inputs = inputs + [str(pages)]
     expected = clean_rows(tmp_path, inputs, 1 << 30)  # unsplit, in-process: the reference
     db = tmp_path / "killed.db"
     cmd = [sys.executable, "-m", "wdb.cli", "ingest", str(db), *inputs, "--workers", "2", "--silent",
-           "--chunk-mb", str(chunk_mb)]
-    # kill points spread over the length of an uninterrupted run on this machine
-    t0 = time.monotonic()
-    subprocess.run(cmd[:4] + [str(tmp_path / "timing.db")] + cmd[5:], check=True, timeout=300)
-    full = time.monotonic() - t0
-    rng = random.Random(7)
-    kills, seen = 0, []
+           "--chunk-mb", "1"]
     total = len(expected["pages"])
-    for _ in range(5):
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.45, 0.85) * full)
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            kills += 1
-        p.wait()
-        time.sleep(0.3)  # orphaned workers exit when their pipe closes
-        if db.exists():
-            c = sqlite3.connect(db)
-            seen.append(c.execute("SELECT count(*) FROM pages").fetchone()[0])
-            c.close()
-    assert kills >= 2
-    assert any(0 < n < total for n in seen), seen  # at least one kill landed mid-run
+    seen = []
+    for n in (1, 3, 2, 5, 4):
+        p = subprocess.run(cmd, env={**os.environ, "WDB_KILL_AFTER_COMMITS": str(n)}, capture_output=True,
+                           timeout=300)
+        assert p.returncode == -signal.SIGKILL, p.stderr
+        time.sleep(0.2)  # orphaned workers exit when their pipe closes (nothing depends on it)
+        c = sqlite3.connect(db)
+        seen.append(c.execute("SELECT count(*) FROM pages").fetchone()[0])
+        c.close()
+    assert all(0 < k < total for k in seen), seen  # every kill landed mid-run
+    assert seen == sorted(seen) and seen[-1] > seen[0], seen  # each resumed run went on from the last
     final = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     conn = open_db(db)
     assert content_rows(conn) == expected
     assert conn.execute("SELECT count(*) FROM archives WHERE status = 'done'").fetchone()[0] == len(inputs)
-    # a killed run stays 'running' (one killed before it started writes no row)
-    assert 1 <= conn.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0] <= kills
+    # the killed runs stay 'running'; their archives were taken over by the next run
+    assert conn.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0] == 5
 
 
 class Crash(BaseException):

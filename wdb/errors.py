@@ -31,3 +31,7 @@ class ModelLoadError(WdbError):
 
 class PointerMismatch(WdbError):
     """Bytes read back through a pointer do not have the sha256 recorded for them."""
+
+
+class SpanRunError(WdbError):
+    """A span-extractor run that cannot be trained, predicted or evaluated as asked."""

@@ -128,7 +128,10 @@ def stage_run(conn: sqlite3.Connection, command: str, settings: Any) -> Iterator
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt in the main thread, as SIGINT does (so runs end `interrupted`)."""
+    """SIGTERM raises KeyboardInterrupt in the main thread, as SIGINT does (so runs end `interrupted`).
+
+    SIGINT is set to Python's default handler too: a process started with SIGINT ignored (a
+    background job of a shell, some CI runners) would otherwise never stop on it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -137,10 +140,12 @@ def interruptible() -> Iterator[None]:
         raise KeyboardInterrupt(f"signal {signum}")
 
     old = signal.signal(signal.SIGTERM, handler)
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGINT, old_int)
 
 
 class NullBar:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from ..db import now, side_dir, transaction
 from ..errors import BadParameter
+from ..stage import Result, stage_run
 from ..warc.payload import read_payload
 from .download import MAX_RETRY_AFTER, fetch as download
 from .guard import AddressPolicy
@@ -132,9 +133,18 @@ def _by_host(todo: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def fetch_images(conn: sqlite3.Connection, db_path, s: FetchSettings | None = None, log=sys.stderr,
+def fetch(conn: sqlite3.Connection, s: FetchSettings | None = None, log=sys.stderr, progress: bool = True) -> Result:
+    """The `wdb fetch` stage: pending image URLs fetched, a runs row with the counts per status."""
+    s = s or FetchSettings()
+    with stage_run(conn, "fetch", s) as run:
+        run.counts.update(fetch_images(conn, None, s, log, progress))
+    return run.result()
+
+
+def fetch_images(conn: sqlite3.Connection, db_path=None, s: FetchSettings | None = None, log=sys.stderr,
                  progress: bool = True) -> dict:
-    """Fetch pending image URLs; returns counts per status."""
+    """Fetch pending image URLs into the database's side folder; returns counts per status.
+    (`db_path` is not used: the side folder comes from the connection.)"""
     s = s or FetchSettings()
     try:
         policy = AddressPolicy(s.allow_private)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import gc
 import os
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -131,6 +130,9 @@ def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
     for aid in todo_archives:
         st = w.finish_archive(aid)
         result.archives[st] = result.archives.get(st, 0) + 1
+        if st == "failed":
+            err = conn.execute("SELECT error FROM archives WHERE id = ?", (aid,)).fetchone()[0]
+            w.say(aid, None, None, "failed", err or "no record could be read")
     if fts:
         result.indexed = update_indexes(conn)
     result.seconds = time.monotonic() - t0

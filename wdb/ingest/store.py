@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -215,6 +216,9 @@ class Writer:
         self.names: dict[int, str] = {}
         self.counts = dict(pages=0, media=0, archived_media=0, alt_matches=0, problems=0,
                            records=0, skipped_urls=0)
+        # crash injection for the resume tests: SIGKILL this process right after the N-th commit
+        self.kill_after = int(os.environ.get("WDB_KILL_AFTER_COMMITS", "0") or 0)
+        self.commits = 0
 
     def say(self, archive_id: int | None, offset, url, kind: str, message: str) -> None:
         if self.quiet:
@@ -254,6 +258,9 @@ class Writer:
                 "coalesce(error, ?) ELSE error END WHERE id = ?",
                 (b.records, len(b.pages), len(b.archived_media), len(b.problems), prog.bytes_read,
                  lossy > 0, "records lost: see problems", aid))
+        self.commits += 1
+        if self.kill_after and self.commits >= self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
         for p in b.problems:
             self.say(aid, p[0], p[1], p[2], p[3])
         cnt = self.counts

@@ -7,6 +7,8 @@ import sqlite3
 import sys
 
 from .data import SHIFT, Example, iter_examples
+from ..db import transaction
+from ..stage import stage_run
 
 BINS = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
 _SENT = re.compile(r"[^\n.!?]+[.!?]*")
@@ -54,6 +56,14 @@ def random_span(ex: Example, rng: random.Random, none_rate: float, lengths: list
 
 
 def evaluate(conn: sqlite3.Connection, run_id: int, seed: int = 0, log=sys.stderr) -> dict:
+    """Model and baselines on the run's test split; rows in span_evals (replaced), a runs row."""
+    with stage_run(conn, "spans eval", dict(run_id=run_id, seed=seed)) as run:
+        out = _evaluate(conn, run_id, seed, log)
+        run.counts["groups"] = sum(len(v) for v in out["results"].values())
+    return out
+
+
+def _evaluate(conn: sqlite3.Connection, run_id: int, seed: int, log) -> dict:
     from .predict import predict, run_params
 
     words = run_params(conn, run_id)[1].get("context_words")
@@ -113,8 +123,7 @@ def evaluate(conn: sqlite3.Connection, run_id: int, seed: int = 0, log=sys.stder
             res[g] = {"n": n, "em": round(em, 4), "iou": round(iou, 4)}
             rows.append((run_id, name, g, n, em, iou))
         out["results"][name] = res
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("DELETE FROM span_evals WHERE run_id = ?", (run_id,))
-    conn.executemany("INSERT INTO span_evals VALUES (?,?,?,?,?,?)", rows)
-    conn.execute("COMMIT")
+    with transaction(conn):
+        conn.execute("DELETE FROM span_evals WHERE run_id = ?", (run_id,))
+        conn.executemany("INSERT INTO span_evals (run_id, method, grp, n, em, iou) VALUES (?,?,?,?,?,?)", rows)
     return out

@@ -8,6 +8,9 @@ import time
 
 import torch
 
+from ..errors import SpanRunError
+from ..db import transaction
+from ..stage import stage_run
 from .data import Example, iter_examples
 from .model import best_spans, choose_device, collate, encode, load, masked_logits
 
@@ -58,15 +61,21 @@ def predict_examples(tok, model, examples: list[Example], max_length: int, strid
 def run_params(conn: sqlite3.Connection, run_id: int) -> tuple[str, dict]:
     row = conn.execute("SELECT checkpoint, params, status FROM span_runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
-        raise ValueError(f"no span run {run_id}")
+        raise SpanRunError(f"no span run {run_id}")
     if row[2] != "done" or not row[0]:
-        raise ValueError(f"span run {run_id} has no checkpoint (status {row[2]})")
+        raise SpanRunError(f"span run {run_id} has no checkpoint (status {row[2]})")
     return row[0], json.loads(row[1])
 
 
 def predict(conn: sqlite3.Connection, run_id: int, batch_size: int = 32, limit: int | None = None,
             device: str = "auto", media_ids: list[int] | None = None, log=sys.stderr) -> int:
     """Spans for image contexts that have none for this run yet; returns how many were added."""
+    with stage_run(conn, "spans predict", dict(run_id=run_id, batch_size=batch_size, limit=limit, device=device)) as run:
+        run.counts["contexts"] = n = _predict(conn, run_id, batch_size, limit, device, media_ids, log)
+    return n
+
+
+def _predict(conn, run_id, batch_size, limit, device, media_ids, log) -> int:
     ckpt, params = run_params(conn, run_id)
     sql = ("SELECT m.id FROM media m WHERE m.kind = 'image' AND m.pos IS NOT NULL AND NOT EXISTS "
            "(SELECT 1 FROM spans s WHERE s.media_id = m.id AND s.run_id = ?) ORDER BY m.page_id, m.seq")
@@ -88,10 +97,9 @@ def predict(conn: sqlite3.Connection, run_id: int, batch_size: int = 32, limit: 
                                    words=params.get("context_words")))
         rows = predict_examples(tok, model, chunk, params["max_length"], params["stride"], batch_size, dev,
                                 params.get("max_span_tokens", 64))
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT OR IGNORE INTO spans VALUES (?,?,?,?,?,?,?,?,?)",
-                         [(r[0], run_id) + r[1:] for r in rows])
-        conn.execute("COMMIT")
+        with transaction(conn):
+            conn.executemany("INSERT OR IGNORE INTO spans (media_id, run_id, start, \"end\", text, start_prob, end_prob, "
+                             "confidence, none_prob) VALUES (?,?,?,?,?,?,?,?,?)", [(r[0], run_id) + r[1:] for r in rows])
         done += len(rows)
         rate = done / max(time.monotonic() - t0, 1e-9)
         print(f"wdb: spans run {run_id}: {done}/{len(ids)} contexts ({rate:.1f}/s)", file=log)

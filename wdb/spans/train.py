@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..errors import SpanRunError
+from ..stage import stage_run
 from ..db import now, side_dir, transaction
 from .data import load_training_examples, split_by_domain
 from .model import (DEFAULT_BASE, best_spans, choose_device, collate, encode, load, masked_logits, span_loss,
@@ -63,13 +65,19 @@ def evaluate_windows(model, windows, pad_id, device, p: TrainParams) -> dict:
 
 
 def train(conn: sqlite3.Connection, p: TrainParams, log=sys.stderr) -> int:
-    """Train one model; returns the run id. Metrics per epoch and the split go into the database;
-    the checkpoint into the database's own side folder (`<db>.wdb/spans/run-N/`)."""
+    """Train one model; returns the span run id. Metrics per epoch and the split go into the
+    database; the checkpoint into the database's own side folder (`<db>.wdb/spans/run-N/`)."""
+    with stage_run(conn, "spans train", p) as run:
+        run.counts["span_run"] = span_run = _train(conn, p, log)
+    return span_run
+
+
+def _train(conn: sqlite3.Connection, p: TrainParams, log) -> int:
     seed_all(p.seed)
     device = choose_device(p.device)
     examples = load_training_examples(conn, p.seed, p.negatives, p.max_examples, p.context_words)
     if not any(e.label for e in examples):
-        raise ValueError("no image has its alt text in its context: ingest archives first")
+        raise SpanRunError("no image has its alt text in its context: ingest archives first")
     split = split_by_domain(examples, p.seed)
     counts = {}
     for name in ("train", "validation", "test"):
