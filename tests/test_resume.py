@@ -43,7 +43,7 @@ def test_sigkill_at_commit_points_then_resume(tmp_path, inputs):
            "--chunk-mb", "1"]
     total = len(expected["pages"])
     seen = []
-    for n in (1, 3, 2, 5, 4):
+    for n in (1, 2, 1, 2, 1):  # 7 of the ~15 commits a whole run makes
         p = subprocess.run(cmd, env={**os.environ, "WDB_KILL_AFTER_COMMITS": str(n)}, capture_output=True,
                            timeout=300)
         assert p.returncode == -signal.SIGKILL, p.stderr

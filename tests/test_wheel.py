@@ -34,12 +34,10 @@ def installed(tmp_path_factory):
                           capture_output=True, text=True, check=True).stdout.strip()
     # wdb's dependencies, not wdb itself: the test environment's site-packages, appended after the wheel's
     (open(os.path.join(site, "deps.pth"), "w")).write(sysconfig.get_paths()["purelib"] + "\n")
-    with zipfile.ZipFile(wheel) as z:
-        z.extractall(site)
-    # console script as pip would write it
-    script = env_dir / "bin" / "wdb"
-    script.write_text(f"#!{py}\nimport sys\nfrom wdb.cli import cli\nsys.exit(cli())\n")
-    script.chmod(0o755)
+    # pip (the test environment's, driving the fresh interpreter) installs the wheel and writes the
+    # `wdb` console script, as `pip install wdb-*.whl` would
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index",
+                    str(wheel)], check=True, timeout=300)
     work = d / "elsewhere"
     work.mkdir()
     return wheel, env_dir, work
