@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from contextlib import contextmanager
 
@@ -380,9 +381,15 @@ def query(db_path: str, name: str, params, fmt: str) -> None:
 
     conn = _open(db_path)
     with errors():
-        q = queries.find(name)
-        cols, rows = queries.run(conn, q, dict(params))
-        _write_rows(sys.stdout, fmt, cols, rows)
+        try:
+            q = queries.find(name)
+        except queries.UnknownQuery as e:
+            raise click.UsageError(str(e)) from e
+        try:
+            cols, rows = queries.run(conn, q, dict(params))
+            _write_rows(sys.stdout, fmt, cols, rows)
+        except sqlite3.Error as e:
+            raise WdbError(f"query {q.name}: {e}") from e
 
 
 def _write_rows(out, fmt: str, cols: list[str], rows) -> None:

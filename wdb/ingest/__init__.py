@@ -144,15 +144,26 @@ def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
 
 
 def _run_inline(chunks, settings, on_progress, on_failure) -> None:
-    """workers=0: parse in this process (debugging; no crash isolation)."""
+    """workers=0: parse in this process (debugging; no crash isolation). A reader/extractor error
+    is the chunk's (retried from its resume point, then failed); a writer error (disk full) is the
+    run's and propagates."""
     for chunk in chunks:
         while True:
+            it = iter_chunk(chunk, settings)
             try:
-                for prog in iter_chunk(chunk, settings):
+                while True:
+                    try:
+                        prog = next(it)
+                    except StopIteration:
+                        return_ok = True
+                        break
+                    except Exception as e:  # noqa: BLE001 -- the chunk's problem, recorded
+                        chunk.attempts += 1
+                        return_ok = not on_failure(chunk, None, "chunk_error", f"{type(e).__name__}: {e}")
+                        break
                     chunk.pos, chunk.skip = prog.resume
                     on_progress(chunk, prog)
+            finally:
+                it.close()
+            if return_ok:
                 break
-            except Exception as e:  # noqa: BLE001
-                chunk.attempts += 1
-                if not on_failure(chunk, None, "chunk_error", f"{type(e).__name__}: {e}"):
-                    break
