@@ -35,6 +35,16 @@ def _spearman(a: list[float], b: list[float]) -> float | None:
 
 
 def report(conn: sqlite3.Connection, out_dir: str | Path, top_percent: float = 30.0) -> dict:
+    """Score distributions per model and text source as report.json and PNG plots; a runs row."""
+    from ..stage import stage_run
+
+    with stage_run(conn, "report", dict(out_dir=str(out_dir), top_percent=top_percent)) as run:
+        res = _report(conn, out_dir, top_percent)
+        run.counts.update(models=len(res["models"]), plots=len(res["plots"]))
+    return res
+
+
+def _report(conn: sqlite3.Connection, out_dir: str | Path, top_percent: float) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result: dict = {"laion_cutoff": LAION_CUTOFF, "top_percent": top_percent, "models": {}}
