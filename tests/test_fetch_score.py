@@ -267,3 +267,26 @@ def test_media_page_and_datasette_still_render(fetched):
     ds = make_datasette(db)
     r = asyncio.run(ds.client.get(f"/{db.stem}/images"))
     assert r.status_code == 200
+
+
+def test_score_maths_without_a_database(tmp_path):
+    """image_embeddings + text_cosines on a tiny random CLIP equal open_clip's own computation."""
+    torch = pytest.importorskip("torch")
+    import open_clip
+    from PIL import Image
+
+    from wdb.score import image_embeddings, load_clip, text_cosines
+
+    name = tiny_clip(tmp_path / "m", 3)
+    model, preprocess, tokenizer = load_clip(name, "", torch.device("cpu"))
+    imgs = [Image.open(f).convert("RGB") for f in coco_images()[:3]]
+    pixels = torch.stack([preprocess(im) for im in imgs])
+    texts = ["a photo", "two dogs on a beach", "a street at night", "a photo"]
+    rows = [0, 1, 2, 2]
+    with torch.no_grad():
+        got = text_cosines(model, tokenizer, image_embeddings(model, pixels, torch.device("cpu")), rows, texts,
+                           torch.device("cpu"), step=3)
+        ie = torch.nn.functional.normalize(model.encode_image(pixels), dim=-1)
+        te = torch.nn.functional.normalize(model.encode_text(open_clip.get_tokenizer(name)(texts)), dim=-1)
+    want = [(ie[r] * te[k]).sum().item() for k, r in enumerate(rows)]
+    assert got == pytest.approx(want, abs=1e-6)

@@ -198,3 +198,28 @@ def test_media_page_shows_the_predicted_span(span_db, trained):
         pytest.skip("the quick model predicted no span in the first 400 contexts")
     html = asyncio.run(make_datasette(span_db).client.get(f"/-/wdb/media/{row[0]}")).text
     assert '<mark class="span"' in html and "Predicted descriptions" in html
+
+
+def test_the_training_loop_runs_without_a_database():
+    """fit() alone, on a tiny random BERT: metrics before and after each epoch, loss goes down on
+    the one example it is shown again and again (plumbing and maths, not quality)."""
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from wdb.spans.train import TrainParams, fit
+
+    tok, _ = load(None)
+    torch.manual_seed(0)
+    model = BertForQuestionAnswering(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+                                                num_attention_heads=2, intermediate_size=37))
+    text = "A red bus waits at the stop on a rainy day. " * 3
+    pos = len(text) // 2
+    target = text.index("red bus", pos)
+    ex = make_example(1, "x.org", text, 0, pos, len(text), (target, target + len("red bus"), "exact"), None, True)
+    windows = encode(tok, [ex], 64, 16, train=True)
+    p = TrainParams(epochs=8, lr=5e-3, batch_size=4, seed=0)
+    seen = []
+    n = fit(model, windows, windows, tok.pad_token_id, torch.device("cpu"), p,
+            lambda epoch, m: seen.append((epoch, m["train"]["loss"])))
+    assert n == 8 * len(windows)
+    assert [e for e, _ in seen] == list(range(9))
+    assert seen[-1][1] < seen[0][1]

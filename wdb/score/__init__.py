@@ -144,6 +144,30 @@ def load_clip(name: str, pretrained: str, device):
     return model, preprocess, open_clip.get_tokenizer(name)
 
 
+def image_embeddings(model, pixels, device):
+    """L2-normalised float32 image embeddings of a batch of preprocessed pixels (mixed precision on GPU)."""
+    import torch
+
+    with torch.autocast(device.type, enabled=device.type == "cuda"):
+        img = model.encode_image(pixels.to(device, non_blocking=True))
+    return torch.nn.functional.normalize(img.float(), dim=-1)
+
+
+def text_cosines(model, tokenizer, img, rows: list[int], texts: list[str], device, step: int = 256) -> list[float]:
+    """Cosine of each text with the image embedding img[rows[k]]; texts truncated by the tokenizer.
+    The model loop alone: no database."""
+    import torch
+
+    out: list[float] = []
+    for k in range(0, len(texts), step):
+        tok = tokenizer(texts[k:k + step]).to(device)  # truncated to the context length by open_clip
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            txt = model.encode_text(tok)
+        txt = torch.nn.functional.normalize(txt.float(), dim=-1)
+        out.extend((img[rows[k:k + step]] * txt).sum(-1).tolist())
+    return out
+
+
 def _load(s: ScoreSettings, pretrained: str, device):
     import torch
 
@@ -184,20 +208,12 @@ def _score(conn, s: ScoreSettings, run, log) -> None:
         "SELECT url_key, location, \"offset\", length, inner, sha256 FROM images WHERE status = 'ok' AND url_key IN "
         "(SELECT value FROM json_each(?))", (wanted,))}
     items = [ptr[k] for k in keys if k in ptr and k not in stored]
-    amp = device.type == "cuda"
     run.counts.update(images=0, scores=0, failed_images=0, model_id=mid)
     t0 = time.monotonic()
 
     def text_scores(img, owners, texts) -> list[tuple]:
-        rows = []
-        for k in range(0, len(texts), 256):
-            tok = tokenizer(texts[k:k + 256]).to(device)  # truncated to the context length by open_clip
-            with torch.autocast(device.type, enabled=amp):
-                txt = model.encode_text(tok)
-            txt = torch.nn.functional.normalize(txt.float(), dim=-1)
-            sims = (img[[o[0] for o in owners[k:k + 256]]] * txt).sum(-1).tolist()
-            rows.extend((o[1], o[2], mid, sim) for o, sim in zip(owners[k:k + 256], sims, strict=True))
-        return rows
+        sims = text_cosines(model, tokenizer, img, [o[0] for o in owners], texts, device)
+        return [(o[1], o[2], mid, sim) for o, sim in zip(owners, sims, strict=True)]
 
     def owners_of(keys_in_batch):
         texts, owners = [], []
@@ -235,9 +251,7 @@ def _score(conn, s: ScoreSettings, run, log) -> None:
             if pixels is None:
                 write([], (), statuses)
                 continue
-            with torch.autocast(device.type, enabled=amp):
-                img = model.encode_image(pixels.to(device, non_blocking=True))
-            img = torch.nn.functional.normalize(img.float(), dim=-1)
+            img = image_embeddings(model, pixels, device)
             batch_keys = [items[i][0] for i in idx]
             texts, owners = owners_of(batch_keys)
             rows = text_scores(img, owners, texts)

@@ -64,6 +64,38 @@ def evaluate_windows(model, windows, pad_id, device, p: TrainParams) -> dict:
     return {"loss": sum(losses) / n, "em": em / n, "iou": iou / n, "examples": n}
 
 
+def fit(model, train_w, val_w, pad: int, device, p: TrainParams, on_epoch=None) -> int:
+    """The training loop alone (no database): `p.epochs` epochs over the windows, shuffled by the
+    seed; `on_epoch(epoch, {"train": metrics, "validation": metrics})` before training (epoch 0)
+    and after each epoch. Returns the windows trained on."""
+    def report(epoch: int) -> None:
+        if on_epoch is not None:
+            on_epoch(epoch, {name: evaluate_windows(model, ws, pad, device, p)
+                             for name, ws in (("train", train_w), ("validation", val_w))})
+
+    report(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=p.lr)
+    rng = random.Random(p.seed)
+    seen = 0
+    for epoch in range(1, p.epochs + 1):
+        model.train()
+        order = list(range(len(train_w)))
+        rng.shuffle(order)
+        for i in range(0, len(order), p.batch_size):
+            batch = [train_w[k] for k in order[i:i + p.batch_size]]
+            b = collate(batch, pad, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+            sl, el = masked_logits(out.start_logits, b["allowed"]), masked_logits(out.end_logits, b["allowed"])
+            loss, _, _ = span_loss(sl, el, b["start"], b["end"], p.iou_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            seen += len(batch)
+        report(epoch)
+    return seen
+
+
 def train(conn: sqlite3.Connection, p: TrainParams, log=sys.stderr) -> int:
     """Train one model; returns the span run id. Metrics per epoch and the split go into the
     database; the checkpoint into the database's own side folder (`<db>.wdb/spans/run-N/`)."""
@@ -100,10 +132,9 @@ def _train(conn: sqlite3.Connection, p: TrainParams, log) -> int:
     print(f"wdb: span run {run_id}: {len(train_ex)} train / {len(val_ex)} validation examples "
           f"({len(train_w)} / {len(val_w)} windows) on {device}", file=log)
 
-    def record(epoch: int) -> None:
+    def record(epoch: int, metrics: dict[str, dict]) -> None:
         rows = []
-        for name, ws in (("train", train_w), ("validation", val_w)):
-            m = evaluate_windows(model, ws, pad, device, p)
+        for name, m in metrics.items():
             rows.append((run_id, epoch, name, m["loss"], m["em"], m["iou"], m["examples"]))
             print(f"wdb: epoch {epoch} {name}: loss {m['loss']:.4f} EM {m['em']:.3f} IoU {m['iou']:.3f}"
                   if m["examples"] else f"wdb: epoch {epoch} {name}: no examples", file=log)
@@ -111,27 +142,13 @@ def _train(conn: sqlite3.Connection, p: TrainParams, log) -> int:
             conn.executemany("INSERT INTO span_epochs (run_id, epoch, split, loss, em, iou, examples) "
                              "VALUES (?,?,?,?,?,?,?)", rows)
 
-    record(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=p.lr)
-    rng = random.Random(p.seed)
     t0 = time.monotonic()
-    seen = 0
-    for epoch in range(1, p.epochs + 1):
-        model.train()
-        order = list(range(len(train_w)))
-        rng.shuffle(order)
-        for i in range(0, len(order), p.batch_size):
-            batch = [train_w[k] for k in order[i:i + p.batch_size]]
-            b = collate(batch, pad, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-            sl, el = masked_logits(out.start_logits, b["allowed"]), masked_logits(out.end_logits, b["allowed"])
-            loss, _, _ = span_loss(sl, el, b["start"], b["end"], p.iou_weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            seen += len(batch)
-        record(epoch)
+    try:
+        seen = fit(model, train_w, val_w, pad, device, p, record)
+    except BaseException:
+        with transaction(conn):
+            conn.execute("UPDATE span_runs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), run_id))
+        raise
     seconds = time.monotonic() - t0
     ckpt = side_dir(conn, "spans") / f"run-{run_id}"
     ckpt.mkdir(parents=True, exist_ok=True)
