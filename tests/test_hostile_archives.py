@@ -19,14 +19,15 @@ from warcs import members
 from wdb.cli import cli
 from wdb.db import open_db
 from wdb.ingest import ingest
+from wdb.ingest.extract_record import Settings
 
 GIB = 1 << 30
 
 
-def run(tmp_path, path, name=None):
+def run(tmp_path, path, name=None, settings=None):
     db = tmp_path / (name or (path.name + ".db"))
     conn = open_db(db)
-    res = ingest(conn, [str(path)], workers=0, progress=False, quiet=True)
+    res = ingest(conn, [str(path)], workers=0, progress=False, quiet=True, settings=settings)
     return conn, res
 
 
@@ -126,17 +127,22 @@ def test_junk_before_the_first_member(tmp_path, junk, lossy):
     assert kinds(conn) == ({"archive"} if lossy else {"padding"})
 
 
-@pytest.mark.parametrize("rel", ["node-warc-tests/books.toscrape.warc", "aut-tests/issue-514.warc"])
-def test_a_huge_declared_length_does_not_swallow_the_file(tmp_path, rel):
+@pytest.mark.parametrize("rel,cap", [("node-warc-tests/books.toscrape.warc", None), ("aut-tests/issue-514.warc", None),
+                                     ("node-warc-tests/books.toscrape.warc", 4096)],
+                         ids=["books", "issue-514", "books-block-capped"])
+def test_a_huge_declared_length_does_not_swallow_the_file(tmp_path, rel, cap):
+    """A record declaring 1 GiB: read up to the next record header, flagged; nothing after it is lost
+    (also when the block is capped below the record's size and the rest was skipped)."""
+    settings = Settings(max_record_bytes=cap) if cap else None
     src = corpus(rel)
     data = src.read_bytes()
-    clean, _ = run(tmp_path, src)
+    clean, _ = run(tmp_path, src, settings=settings)
     spans = plain_spans(data)
     k = 1  # the second record: every record after it must survive
     a, b = spans[k]
     f = tmp_path / ("huge-" + src.name)
     f.write_bytes(data[:a] + set_length(data[a:b], GIB) + data[b:])
-    conn, res = run(tmp_path, f)
+    conn, res = run(tmp_path, f, settings=settings)
     offsets = [s for s, _ in spans]
     lost = +(stored(clean) - stored(conn))
     damaged = {r for r in q(clean, "SELECT 'page', url, record_id, captured_at FROM pages WHERE \"offset\" = ? "

@@ -82,8 +82,6 @@ def check_record(rec: Record, problems: list) -> bool:
     """Validate the WARC-Type and WARC-Target-URI of a record, repairing a damaged header where one
     reading is clear.  Adds problem rows; returns False if the record cannot be used."""
     h = rec.headers
-    if rec.fmt != "warc":
-        return True
     url = h.get("warc-target-uri")
     if url is None:
         keys = [k for k in h if k.startswith("warc-") and _near(k, "warc-target-uri")]
@@ -93,7 +91,9 @@ def check_record(rec: Record, problems: list) -> bool:
                              f"damaged header name {keys[0]!r} read as WARC-Target-URI"))
     rtype = h.get("warc-type")
     where = url.strip().strip("<>") if url else None
-    if rtype is None:
+    if rec.fmt != "warc":
+        pass  # ARC records: the reader sets the type
+    elif rtype is None:
         keys = [k for k in h if _near(k, "warc-type")]
         ct = h.get("content-type", "").replace(" ", "").lower()
         guess = h.pop(keys[0]).strip().lower() if len(keys) == 1 else \
@@ -103,7 +103,7 @@ def check_record(rec: Record, problems: list) -> bool:
             return False
         h["warc-type"] = rtype = guess
         problems.append((rec.offset, where, "record", f"WARC record without WARC-Type; read as {guess!r}"))
-    if rtype not in WARC_TYPES:
+    elif rtype not in WARC_TYPES:
         near = [t for t in WARC_TYPES if _near(rtype.lower(), t)]
         if len(near) != 1:
             problems.append((rec.offset, where, "archive", f"unknown WARC-Type {rtype[:40]!r}; record skipped"))

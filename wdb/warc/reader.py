@@ -345,8 +345,9 @@ class ArchiveReader:
         self.in_member = 0  # records already produced from the current member
         self.plain_next = start  # plain files: offset just after the last record
         self.fmt: str | None = None  # "warc" or "arc", from the first record read
-        # a reader that starts inside a file must be told whether the file is gzip
-        self.gz = is_gzip(self.raw.peek(3)) if gz is None else gz
+        # a reader that starts inside a file must be told whether the file is gzip (a file with
+        # junk before its first member is told it is not: a gzip member where it starts says it is)
+        self.gz = gz or is_gzip(self.raw.peek(3))
 
     # position to resume from after the last yielded record: (member offset, records to skip)
     @property
@@ -516,12 +517,21 @@ class ArchiveReader:
                 return cut, len(cut), ArchiveProblem(
                     at, f"declared length {n} runs over the next record header {j} bytes into the block; "
                         f"record cut there and reading resumed at that header{where}")
-        elif not follows and self._reposition(m, m.produced - (got - len(block))):
+        elif self._reposition(m, m.produced - (got - len(block))):
             # the block was capped: look for a header in the bytes skipped past the cap
-            if m.resync(sync):
+            begin = m.produced - len(block)
+            if m.resync(rx):
+                j = m.produced - begin
+                if j <= n:
+                    return block, j, ArchiveProblem(
+                        at, f"declared length {n} runs over the next record header {j} bytes into the block; "
+                            f"record cut there and reading resumed at that header{where}")
                 return block, got, ArchiveProblem(
-                    at, f"declared length {n} runs past the next record header; reading resumed there{where}")
-            return block, got, ArchiveProblem(at, f"declared length {n}: no record header after the block{where}")
+                    at, f"{j - n} bytes after the record's declared length {n} skipped up to the next "
+                        f"record header{where}")
+            if got == n:
+                return block, got, ArchiveProblem(
+                    at, f"the bytes after the record are not a record (cut or garbage){where}")
         if got < n:
             if self.gz:
                 return block, got, None  # the member ends early: flagged short; a truncated member is reported
@@ -631,12 +641,11 @@ def _arc_date(d: str) -> str:
 
 def read_record(f: BinaryIO, offset: int, inner: int = 0, max_block: int = 64 << 20) -> Record:
     """Read the record at a pointer from a stream positioned at offset, with a NEW reader."""
-    raw = _Raw(f, offset)
-    gz = is_gzip(raw.peek(3))
+    rdr = ArchiveReader(f, offset, max_block=max_block)  # its stream says whether it is gzip
+    raw, gz = rdr.raw, rdr.gz
     m = _Member(raw, gz)
     if inner:
         m.skip(inner)
-    rdr = ArchiveReader(f, offset, max_block=max_block, gz=gz)
     line = m.readline()
     while line in (b"\r\n", b"\n"):
         line = m.readline()
