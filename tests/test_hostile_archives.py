@@ -374,3 +374,30 @@ def _arc_spans(data: bytes) -> list[tuple[int, int]]:
         out.append((i, end))
         i = end
     return out
+
+
+def test_an_unexpected_reader_error_costs_one_member_not_the_chunk(tmp_path, monkeypatch):
+    """Defence in depth: were the reader itself to raise on some bytes (as the ARC header decode did),
+    the chunk reports it and reads on from just past the member, instead of failing 3 times."""
+    import wdb.warc.reader as reader
+
+    src = corpus("aut-tests/example.arc.gz")
+    clean, _ = run(tmp_path, src)
+    recs = gz_records(src.read_bytes())
+    k = response_index(recs, 40)
+    bad_date = recs[k].split(b"\n", 1)[0].split(b" ")[2].decode()
+    real = reader._arc_date
+
+    def flaky(d):
+        if d == bad_date:
+            raise RuntimeError("injected reader bug")
+        return real(d)
+
+    monkeypatch.setattr(reader, "_arc_date", flaky)
+    conn, res = run(tmp_path, src, name="flaky.db")
+    lost = +(stored(clean) - stored(conn))
+    same_date = sum(1 for r in recs if r.split(b"\n", 1)[0].split(b" ")[2:3] == [bad_date.encode()])
+    assert 0 < sum(lost.values()) <= same_date * 2  # only records with that date (page + media rows)
+    msgs = [m for m, in q(conn, "SELECT message FROM problems WHERE kind = 'archive'")]
+    assert any("reader error RuntimeError: injected reader bug" in m for m in msgs)
+    assert status(conn) == "partial" and not res.ok
