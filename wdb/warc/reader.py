@@ -21,10 +21,9 @@ MAX_HEADER_BYTES = 1 << 16
 
 _ARC_LINE = re.compile(rb"^(\S+) (\S+) (\d{8,14}) (\S*) (\d{1,18})\s*$")
 _LENGTH = re.compile(rb"[ \t]*\d{1,18}[ \t]*")
-# the next record header inside a member or a plain file, preceded by the newline that ends the
-# previous record (used only when a record's length disagrees with what follows it)
-# (group 1 is the header; a header inside a block must follow the newline that ends a record, a
-# header searched for after damage may follow anything)
+# the next record header (group 1), searched for only when a record's length disagrees with what
+# follows it or a header does not parse: inside a block a header must follow the newline that ends
+# a record; after damage a WARC header may follow anything
 _NEXT_WARC = re.compile(rb"\n(WARC/\d\.\d{1,2}\r?\n)")
 _SYNC_WARC = re.compile(rb"(WARC/\d\.\d{1,2}\r?\n)")
 _NEXT_ARC = re.compile(rb"[\n\x00]([A-Za-z][A-Za-z0-9+.-]{0,15}:[^ \r\n]{1,8192} [^ \r\n]{1,64} \d{8,14} "
@@ -271,13 +270,6 @@ class _Member:
             return False
         return not self._more(1)
 
-    def drain(self) -> None:
-        """Inflate to the end of the member without keeping the bytes."""
-        while not self.done:
-            self.out, self.o = b"", 0
-            self._more(1 << 20)
-        self.out, self.o = b"", 0
-
 
 def _parse_headers(lines: list[bytes]) -> dict[str, str]:
     headers: dict[str, str] = {}
@@ -361,9 +353,11 @@ class ArchiveReader:
         raw = self.raw
         head = raw.peek(4096)
         body = head.lstrip(PADDING)
-        if not body or is_gzip(body) or looks_like_record(body):
+        if not body and len(head) < 4096:
+            return  # empty, or padding only
+        if body and (is_gzip(body) or looks_like_record(body)):
             pad = len(head) - len(body)
-            if body and pad:
+            if pad:
                 raw.i += pad
                 yield ArchiveProblem(raw.pos - pad, f"{pad} bytes of padding skipped before the first record",
                                      lossy=False)
@@ -382,8 +376,11 @@ class ArchiveReader:
             return
         at = member if member >= 0 and (plain < 0 or member < plain) else plain
         self.gz = at == member
+        self._rewind_to(bad)
+        padding = at - bad <= 1 << 20 and not raw.peek(at - bad).strip(PADDING)
         self._rewind_to(at)
-        yield ArchiveProblem(bad, f"{at - bad} bytes of garbage skipped before the first record")
+        yield ArchiveProblem(bad, f"{at - bad} bytes of {'padding' if padding else 'garbage'} skipped before the "
+                                  "first record", lossy=not padding)
 
     def __iter__(self) -> Iterator[Record | ArchiveProblem]:
         raw = self.raw
