@@ -112,14 +112,15 @@ def one(target, data: bytes) -> None:
     try:
         target(data)
     except Exception as e:  # noqa: BLE001 -- every exception is a finding: saved, counted, and on
-        sig = (type(e).__name__, traceback.extract_tb(e.__traceback__)[-1][:2])
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        sig = (type(e).__name__, f"{frame.filename}:{frame.lineno}")
         state["crashes"] += 1
         state["dir"].mkdir(parents=True, exist_ok=True)
         name = f"crash-{hashlib.sha1(data).hexdigest()[:16]}"
         (state["dir"] / name).write_bytes(data)
         if sig not in state["seen"]:
             state["seen"].add(sig)
-            print(f"CRASH {type(e).__name__}: {str(e)[:200]} at {sig[0]}:{sig[1]} -> {state['dir'] / name}",
+            print(f"CRASH {type(e).__name__}: {str(e)[:200]} at {sig[1]} -> {state['dir'] / name}",
                   flush=True)
 
 
