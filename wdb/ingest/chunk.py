@@ -18,10 +18,6 @@ MAX_RESTARTS = 1000  # reader restarts after an unexpected error, per chunk
 
 WARC_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion",
               "continuation")
-# schemes of target URIs that are not web pages and are skipped without a word
-OTHER_SCHEMES = ("dns", "whois", "ftp", "file", "mailto", "urn", "metadata", "filedesc", "data", "about",
-                 "javascript", "tel", "news", "gopher", "rtsp", "rtmp", "mms", "ws", "wss", "blob", "chrome",
-                 "warcinfo", "screenshot", "youtube-dl", "wget", "wpull", "browsertrix", "x-wget-log")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}:")
 _BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f\ufffd]")
 
@@ -121,9 +117,11 @@ def check_record(rec: Record, problems: list) -> bool:
             problems.append((rec.offset, target[:2000], "record", "WARC-Target-URI holds spaces, control "
                              "characters or undecodable bytes; used as it is"))
         return True
-    if scheme is None or not (scheme in OTHER_SCHEMES or scheme.startswith("x-")):
+    # dns:, urn:, whois: and the like are skipped without a word; a scheme one byte away from
+    # http(s), or none at all, is a damaged web URL
+    if scheme is None or _near(scheme, "http") or _near(scheme, "https"):
         problems.append((rec.offset, target[:2000] or None, "archive",
-                         f"{rtype} record with a damaged or unknown WARC-Target-URI scheme; skipped"))
+                         f"{rtype} record with a damaged WARC-Target-URI scheme; skipped"))
         return False
     return True
 
