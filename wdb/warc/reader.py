@@ -481,9 +481,14 @@ class ArchiveReader:
 
     def _follows(self, m: _Member) -> bool:
         """True if what follows the block is the end of the stream or a record header."""
-        nxt = m.peek(4096).lstrip(b"\r\n")
-        if not nxt or nxt.startswith(b"WARC/"):
+        head = m.peek(32)  # the separator and the next header's first bytes (no 4 KiB copy a record)
+        nxt = head.lstrip(b"\r\n")
+        if nxt.startswith(b"WARC/") or not head:
             return True
+        if not nxt or self.fmt == "arc":
+            nxt = m.peek(4096).lstrip(b"\r\n")
+            if not nxt:
+                return True
         if self.fmt == "arc":
             return bool(_ARC_LINE.match(nxt.split(b"\n", 1)[0].rstrip(b"\r")))
         return False
