@@ -25,7 +25,7 @@ from . import columns as C
 from .chunk import Chunk, Progress
 
 # problems that mean records were lost: the archive ends 'partial'
-LOSSY = ("archive", "worker_crash", "worker_hang", "chunk_error")
+LOSSY = ("archive", "worker_crash", "worker_hang", "chunk_error", "no_target_uri")
 LEASE_SECONDS = 900.0  # an owner on another host that has not committed for this long is presumed dead
 
 _PAGES = C.insert_sql("pages", C.PAGES)
