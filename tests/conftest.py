@@ -59,3 +59,33 @@ def content_rows(conn) -> dict:
         "fts": "SELECT count(*) FROM pages_fts",
     }
     return {k: sorted(conn.execute(v).fetchall(), key=repr) for k, v in q.items()}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(db, stdout=None, stderr=None, args=(), tries: int = 300):
+    """`wdb serve DB` in a subprocess; returns (process, port) once it accepts connections (a
+    condition waited on, at most `tries` times 0.1 s)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "wdb.cli", "serve", str(db), "--port", str(port), *args],
+                            stdout=stdout or subprocess.DEVNULL, stderr=stderr or subprocess.DEVNULL)
+    for _ in range(tries):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    return proc, port

@@ -3,38 +3,21 @@ with rows from every stage (archive, fetch, CLIP, spans): each answers HTTP 200 
 error text; the media page shows the downloaded picture, its fetch status and its CLIP scores."""
 import json
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, start_serve
 from test_serve import PARAMS, build_staged_db
 from wdb.db import query as queries
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     db, ids = build_staged_db(tmp_path_factory.mktemp("browser"))
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "wdb.cli", "serve", str(db), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, port = start_serve(db)
     yield f"http://127.0.0.1:{port}", ids
     proc.terminate()
     proc.wait(10)

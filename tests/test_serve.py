@@ -5,14 +5,12 @@ import sqlite3
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import CORPUS, ROOT, corpus
+from conftest import CORPUS, ROOT, corpus, start_serve
 from warcs import gz_members, members, record
 from warcs import http as http_response
 from wdb.db import open_db, transaction
@@ -246,12 +244,6 @@ def test_no_writable_canned_queries_and_time_limit_kept(ds, name):
     assert host.default == "127.0.0.1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_browser_renders_archived_image_and_highlight(corpus_db, db):
     """Headless Chromium opens a media page served by `wdb serve`; the picture really renders."""
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
@@ -260,17 +252,9 @@ def test_real_browser_renders_archived_image_and_highlight(corpus_db, db):
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "wdb.cli", "serve", str(corpus_db[0]), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc, port = start_serve(corpus_db[0], stderr=subprocess.PIPE)
     driver = None
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         opts = webdriver.ChromeOptions()
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

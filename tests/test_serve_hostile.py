@@ -6,14 +6,11 @@ import asyncio
 import json
 import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from urllib.parse import quote
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, start_serve
 from test_serve import build_staged_db
 from wdb.serve import make_datasette
 from wdb.serve import plugin
@@ -48,27 +45,13 @@ def hostile(tmp_path_factory):
     return db, ids
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(hostile, tmp_path_factory):
     """`wdb serve` in its own process; its stdout and stderr in files."""
     db, ids = hostile
-    port = _free_port()
     logs = tmp_path_factory.mktemp("logs")
     out, err = open(logs / "stdout", "wb"), open(logs / "stderr", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "wdb.cli", "serve", str(db), "--port", str(port)],
-                            stdout=out, stderr=err)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, port = start_serve(db, out, err)
     yield port, proc, logs
     proc.terminate()
     proc.wait(10)

@@ -256,17 +256,22 @@ async def _payload_response(location, offset, length, inner, mime, sha256, *, al
     return Response(body, content_type=safe_mime(mime), headers=headers)
 
 
-async def archived_view(datasette, request):
-    archived_id = _route_id(request, "archived_id")
+async def _serve_pointer(datasette, sql: str, key, missing: str, allow_capped: bool) -> Response:
+    """The payload at the pointer (location, offset, length, inner, mime, sha256) that `sql` finds
+    for `key`; 404 with `missing` when the key is absent or finds nothing."""
     row = None
-    if archived_id is not None:
-        res = await _db(datasette).execute(
-            "SELECT a.location, x.\"offset\", x.length, x.inner, x.mime, x.sha256 FROM archived_media x "
-            "JOIN archives a ON a.id = x.archive_id WHERE x.id = ?", [archived_id])
-        row = res.first()
+    if key is not None:
+        row = (await _db(datasette).execute(sql, [key])).first()
     if row is None:
-        return Response.text("no such archived record", status=404)
-    return await _payload_response(*tuple(row), allow_capped=True)
+        return Response.text(missing, status=404)
+    return await _payload_response(*tuple(row), allow_capped=allow_capped)
+
+
+async def archived_view(datasette, request):
+    return await _serve_pointer(
+        datasette, "SELECT a.location, x.\"offset\", x.length, x.inner, x.mime, x.sha256 FROM archived_media x "
+        "JOIN archives a ON a.id = x.archive_id WHERE x.id = ?", _route_id(request, "archived_id"),
+        "no such archived record", allow_capped=True)
 
 
 async def thumb_view(datasette, request):
@@ -294,16 +299,10 @@ async def thumb_view(datasette, request):
 
 async def image_view(datasette, request):
     """The bytes of an `images` row (the archive record or the `wdb fetch` download it points to)."""
-    key = request.args.get("url_key")
-    row = None
-    if key:
-        res = await _db(datasette).execute(
-            "SELECT location, \"offset\", length, inner, mime, sha256 FROM images "
-            "WHERE url_key = ? AND status = 'ok' AND location IS NOT NULL", [key])
-        row = res.first()
-    if row is None:
-        return Response.text("no such image", status=404)
-    return await _payload_response(*tuple(row), allow_capped=False)
+    return await _serve_pointer(
+        datasette, "SELECT location, \"offset\", length, inner, mime, sha256 FROM images "
+        "WHERE url_key = ? AND status = 'ok' AND location IS NOT NULL", request.args.get("url_key") or None,
+        "no such image", allow_capped=False)
 
 
 @hookimpl
