@@ -31,3 +31,7 @@ class ModelLoadError(WdbError):
 
 class PointerMismatch(WdbError):
     """Bytes read back through a pointer do not have the sha256 recorded for them."""
+
+
+class QueryError(WdbError):
+    """A query could not run: an SQL error, or figures that `wdb index` has to bring up to date."""
