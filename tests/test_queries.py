@@ -258,3 +258,12 @@ def test_figures_are_incremental_and_resumable(tmp_path):
     update_indexes(conn, figure_step=2)
     assert figures_behind(conn) == 0 and _figures(conn) == _recomputed(conn)
     assert conn.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'page_stats'").fetchone()[0] >= 1  # analyzed
+
+
+def test_stats_from_figures_equal_the_counts(db):
+    from wdb.db.stats import FROM_FIGURES, QUERIES, stats
+
+    assert figures_behind(db) == 0
+    got = stats(db)
+    for k in FROM_FIGURES:
+        assert got[k] == db.execute(QUERIES[k]).fetchone()[0] > 0, k

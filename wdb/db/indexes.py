@@ -12,7 +12,9 @@ cache each insert rewrites a page of its own (migrations/005_deferred_indexes.sq
   image counts of each page), `domain_stats` (their sums per domain) and `media_url_stats` (items
   and pages per distinct media URL) get the pages above the last one `page_stats` holds, the three
   tables in one transaction per step, so they always agree and an interrupted update resumes;
-- then ANALYZE, so that the query planner knows how the rows are distributed.
+- then ANALYZE, so that the query planner knows how the rows are distributed, when the pages or
+  media have grown by more than a tenth since the last one (a full ANALYZE reads every index:
+  seconds on a million pages).
 
 Pages and their media items are only ever appended (a page and its items in one transaction, ids
 in commit order), so the figures of a page never change once computed and the per-URL and
@@ -162,8 +164,24 @@ def _update(conn: sqlite3.Connection, step: int, figure_step: int, timings: dict
     figures = update_figures(conn, figure_step)
     timings["figures"] = time.monotonic() - t
     t = time.monotonic()
-    if created or figures or added["pages"] or added["media"]:
+    if created or (figures or added["pages"] or added["media"]) and _stats_stale(conn):
         with transaction(conn):
             conn.execute("ANALYZE")
     timings["analyze"] = time.monotonic() - t
     return added
+
+
+def _stats_stale(conn: sqlite3.Connection, growth: float = 0.1) -> bool:
+    """True when the planner's statistics are missing or the pages or media have grown by more than
+    `growth` since the last ANALYZE (whose row counts sqlite_stat1 keeps)."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        return True
+    for table, index in (("pages", "pages_archive"), ("media", "media_kind_page"), ("page_stats", "page_stats_flow")):
+        row = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx = ?", (table, index)).fetchone()
+        if row is None:
+            return True
+        then = int(row[0].split()[0])
+        now = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0]
+        if now > then * (1 + growth):
+            return True
+    return False
