@@ -139,13 +139,10 @@ def _rows(q: QueryFile, conn: sqlite3.Connection, cur: sqlite3.Cursor, query_onl
         conn.execute(f"PRAGMA query_only = {query_only}")
 
 
-def run(conn: sqlite3.Connection, q: QueryFile, params: dict) -> tuple[list[str], Iterator[tuple]]:
-    """Check and convert the parameters, run the query read-only; (column names, row iterator).
+def check_params(q: QueryFile, params: dict) -> dict:
+    """The parameters converted to their types; BadParameter for a missing, unknown or ill-typed one.
 
-    The connection is query-only until the rows have been read (or the iterator is closed).
-
-    BadParameter for a missing, unknown or ill-typed parameter; QueryError for an SQL error (also
-    one raised while the rows are being read) or figures that `wdb index` has not brought up to date.
+    For any caller that runs a query file itself (a web form, as Datasette's canned queries are).
     """
     missing = [p for p in q.params if p not in params]
     if missing:
@@ -154,7 +151,18 @@ def run(conn: sqlite3.Connection, q: QueryFile, params: dict) -> tuple[list[str]
     if unknown:
         takes = f"it takes {', '.join(q.params)}" if q.params else "it takes none"
         raise BadParameter(f"query {q.name} has no parameter {', '.join(unknown)}; {takes}")
-    values = {k: convert(q, k, params[k]) for k in q.params}
+    return {k: convert(q, k, params[k]) for k in q.params}
+
+
+def run(conn: sqlite3.Connection, q: QueryFile, params: dict) -> tuple[list[str], Iterator[tuple]]:
+    """Check and convert the parameters, run the query read-only; (column names, row iterator).
+
+    The connection is query-only until the rows have been read (or the iterator is closed).
+
+    BadParameter for a missing, unknown or ill-typed parameter; QueryError for an SQL error (also
+    one raised while the rows are being read) or figures that `wdb index` has not brought up to date.
+    """
+    values = check_params(q, params)
     query_only = conn.execute("PRAGMA query_only").fetchone()[0]
     try:
         if _FIGURES.search(re.sub(r"--[^\n]*", "", q.sql)):
