@@ -36,12 +36,15 @@ sys.path.insert(0, str(ROOT))
 
 LIMIT_S = 1.0
 
-# (query, parameters): the values the README uses, then selective ones
+# (query, parameters): the values the README uses, then selective ones, then thresholds no row
+# reaches (the whole filtered table is read before the answer "none")
 CASES = [
     ("alt_pairs", {"min_words": 3}),
     ("alt_pairs", {"min_words": 12}),
+    ("alt_pairs", {"min_words": 100}),
     ("alt_in_context", {"min_score": 0.6}),
     ("alt_in_context", {"min_score": 1}),
+    ("alt_in_context", {"min_score": 2}),
     ("best_descriptions", {"min_confidence": 0.5}),
     ("best_descriptions", {"min_confidence": 0.99}),
     ("context_samples", {"kind": "image"}),
@@ -49,6 +52,7 @@ CASES = [
     ("domains", {}),
     ("interleaved_pages", {"min_images": 3, "min_words": 100, "max_images": 5}),
     ("interleaved_pages", {"min_images": 15, "min_words": 400, "max_images": 5}),
+    ("interleaved_pages", {"min_images": 1, "min_words": 100000, "max_images": 5}),
     ("media_url_counts", {"kind": "image"}),
     ("media_url_counts", {"kind": "video"}),
 ]

@@ -22,6 +22,10 @@ CREATE TABLE alt_matches (
     kind TEXT NOT NULL,                -- exact | normalised | partial
     score REAL NOT NULL
 );
+CREATE TABLE alt_words (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id), -- the image
+    words INTEGER NOT NULL             -- spaces in the trimmed alt text plus one
+);
 CREATE TABLE archive_chunks (
     archive_id INTEGER NOT NULL REFERENCES archives(id),
     start INTEGER NOT NULL,

@@ -197,7 +197,7 @@ def test_sql_errors_are_one_line_wdb_errors(db, tmp_path):
 
 def _figures(conn) -> dict:
     return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
-            for t in ("page_stats", "domain_stats", "media_url_stats")}
+            for t in ("page_stats", "alt_words", "domain_stats", "media_url_stats")}
 
 
 def _recomputed(conn) -> dict:
@@ -209,10 +209,12 @@ def _recomputed(conn) -> dict:
                (SELECT count(*) FROM media m WHERE m.page_id = p.id AND kind = 'image' AND pos IS NOT NULL),
                (SELECT count(*) FROM media m WHERE m.page_id = p.id AND kind = 'image' AND alt IS NOT NULL)
         FROM pages p ORDER BY 1""").fetchall()
+    alts = conn.execute("SELECT id, length(trim(alt)) - length(replace(trim(alt), ' ', '')) + 1 FROM media "
+                        "WHERE kind = 'image' AND alt IS NOT NULL ORDER BY 1").fetchall()
     domains = sorted((d or "", n, i, a) for d, n, i, a, _ in conn.execute(OLD["domains"]))
     urls = conn.execute("SELECT kind, url, count(*), count(DISTINCT page_id), min(id) FROM media "
                         "GROUP BY kind, url ORDER BY 1, 2").fetchall()
-    return {"page_stats": pages, "domain_stats": domains, "media_url_stats": urls}
+    return {"page_stats": pages, "alt_words": alts, "domain_stats": domains, "media_url_stats": urls}
 
 
 class FailingURLStats:

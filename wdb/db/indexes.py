@@ -9,9 +9,10 @@ cache each insert rewrites a page of its own (migrations/005_deferred_indexes.sq
 - the FTS5 indexes get the rows with an id above the last one they hold (read from the index's
   own docsize table), a step at a time, each step committed: incremental and resumable;
 - the figures the canned queries read (migrations/008_query_figures.sql): `page_stats` (words and
-  image counts of each page), `domain_stats` (their sums per domain) and `media_url_stats` (items
-  and pages per distinct media URL) get the pages above the last one `page_stats` holds, the three
-  tables in one transaction per step, so they always agree and an interrupted update resumes;
+  image counts of each page), `alt_words` (words of each image's alt text), `domain_stats` (sums
+  of page_stats per domain) and `media_url_stats` (items and pages per distinct media URL) get the
+  pages above the last one `page_stats` holds and their media items, the four tables in one
+  transaction per step, so they always agree and an interrupted update resumes;
 - then ANALYZE, so that the query planner knows how the rows are distributed, when the pages or
   media have grown by more than a tenth since the last one (a full ANALYZE reads every index:
   seconds on a million pages).
@@ -80,6 +81,11 @@ FROM pages p LEFT JOIN (
     FROM media WHERE page_id > ?1 AND page_id <= ?2 GROUP BY page_id) m ON m.page_id = p.id
 WHERE p.id > ?1 AND p.id <= ?2
 """
+_ALT_WORDS = """
+INSERT INTO alt_words (media_id, words)
+SELECT id, length(trim(alt)) - length(replace(trim(alt), ' ', '')) + 1
+FROM media WHERE page_id > ?1 AND page_id <= ?2 AND kind = 'image' AND alt IS NOT NULL
+"""
 _DOMAIN_STATS = """
 INSERT INTO domain_stats (domain, pages, images, images_with_alt)
 SELECT coalesce(p.domain, ''), count(*), sum(s.images), sum(s.images_with_alt)
@@ -99,7 +105,7 @@ ON CONFLICT (kind, url) DO UPDATE SET items = items + excluded.items, pages = pa
 
 
 def update_figures(conn: sqlite3.Connection, step: int = 100_000) -> int:
-    """Add the pages ingested since the last update to page_stats, domain_stats and media_url_stats,
+    """Add the pages ingested since the last update to page_stats, alt_words, domain_stats and media_url_stats,
     `step` pages a transaction; return the number of pages added."""
     added = 0
     while True:
@@ -110,6 +116,7 @@ def update_figures(conn: sqlite3.Connection, step: int = 100_000) -> int:
             if hi is None:
                 return added
             added += conn.execute(_PAGE_STATS, (last, hi)).rowcount
+            conn.execute(_ALT_WORDS, (last, hi))
             conn.execute(_DOMAIN_STATS, (last, hi))
             conn.execute(_URL_STATS, (last, hi))
 

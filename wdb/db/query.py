@@ -8,8 +8,9 @@ SQL, else it is text. `run()` checks and converts every value before SQLite sees
 `-p min_words five` is an error instead of a query that silently returns every row, and an SQL error
 is a one-line QueryError instead of a traceback.
 
-Queries that read the figures `wdb index` precomputes (page_stats, domain_stats, media_url_stats)
-refuse to run while those lag behind the pages, rather than answer for part of the database.
+Queries that read the figures `wdb index` precomputes (page_stats, alt_words, domain_stats,
+media_url_stats) refuse to run while those lag behind the pages, rather than answer for part of
+the database.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from ..errors import BadParameter, QueryError, WdbError
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _CAST = re.compile(r"CAST\s*\(\s*:([A-Za-z_]\w*)\s+AS\s+(INTEGER|INT|REAL|FLOAT|DOUBLE|NUMERIC|TEXT)\s*\)", re.I)
 _INT = re.compile(r"[+-]?\d+")
-_FIGURES = re.compile(r"\b(page_stats|domain_stats|media_url_stats)\b")
+_FIGURES = re.compile(r"\b(page_stats|alt_words|domain_stats|media_url_stats)\b")
 TYPES = ("integer", "real", "text")
 
 

@@ -14,6 +14,12 @@ CREATE TABLE page_stats (
 );
 CREATE INDEX page_stats_flow ON page_stats(images_in_flow DESC, page_id, words);
 
+-- the words of each image's alt text, for images with one (alt_pairs filters on it without reading media)
+CREATE TABLE alt_words (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id), -- the image
+    words INTEGER NOT NULL             -- spaces in the trimmed alt text plus one
+);
+
 -- pages, images and alt coverage per domain: sums of page_stats by pages.domain
 CREATE TABLE domain_stats (
     domain TEXT NOT NULL PRIMARY KEY,  -- pages.domain ('' stands for pages without a domain)
