@@ -1,10 +1,14 @@
 CREATE INDEX archived_media_url_key ON archived_media(url_key);
 CREATE INDEX archives_head ON archives(head);
 CREATE INDEX clip_scores_model ON clip_scores(model_id, text_source, score);
+CREATE INDEX domain_stats_order ON domain_stats(pages DESC, images DESC, domain);
 CREATE INDEX images_sha256 ON images(sha256);
 CREATE INDEX images_status ON images(status);
 CREATE INDEX media_kind ON media(kind);
+CREATE INDEX media_kind_page ON media(kind, page_id, seq);
+CREATE INDEX media_url_stats_order ON media_url_stats(kind, items DESC, url);
 CREATE INDEX media_urls_media ON media_urls(media_id);
+CREATE INDEX page_stats_flow ON page_stats(images_in_flow DESC, page_id, words);
 CREATE INDEX pages_archive ON pages(archive_id, "offset");
 CREATE INDEX pages_domain ON pages(domain);
 CREATE INDEX problems_archive ON problems(archive_id, kind);
@@ -17,6 +21,10 @@ CREATE TABLE alt_matches (
     "end" INTEGER NOT NULL,
     kind TEXT NOT NULL,                -- exact | normalised | partial
     score REAL NOT NULL
+);
+CREATE TABLE alt_words (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id), -- the image
+    words INTEGER NOT NULL             -- spaces in the trimmed alt text plus one
 );
 CREATE TABLE archive_chunks (
     archive_id INTEGER NOT NULL REFERENCES archives(id),
@@ -86,6 +94,12 @@ CREATE TABLE clip_scores (
     score REAL NOT NULL,
     PRIMARY KEY (media_id, text_source, model_id)
 );
+CREATE TABLE domain_stats (
+    domain TEXT NOT NULL PRIMARY KEY,  -- pages.domain ('' stands for pages without a domain)
+    pages INTEGER NOT NULL,            -- pages of the domain
+    images INTEGER NOT NULL,           -- image items on them
+    images_with_alt INTEGER NOT NULL   -- image items with an alt attribute
+) WITHOUT ROWID;
 CREATE TABLE image_embeddings (
     url_key TEXT NOT NULL,
     model_id INTEGER NOT NULL REFERENCES clip_models(id),
@@ -132,12 +146,28 @@ CREATE TABLE media (
     UNIQUE (page_id, seq)
 );
 CREATE VIRTUAL TABLE media_fts USING fts5(alt, title, figcaption, content="media", content_rowid='id');
+CREATE TABLE media_url_stats (
+    kind TEXT NOT NULL,                -- image | audio | video | embed
+    url TEXT NOT NULL,                 -- media.url
+    items INTEGER NOT NULL,            -- media items with that URL
+    pages INTEGER NOT NULL,            -- distinct pages holding them
+    media_id INTEGER NOT NULL,         -- the first such item (its url_key finds archived bytes)
+    PRIMARY KEY (kind, url)
+) WITHOUT ROWID;
 CREATE TABLE media_urls (
     media_id INTEGER NOT NULL REFERENCES media(id),
     attr TEXT NOT NULL,
     raw TEXT NOT NULL,
     url TEXT,                          -- resolved, NULL when skipped (javascript:, data:, broken)
     descriptor TEXT                    -- srcset descriptor (300w, 2x)
+);
+CREATE TABLE page_stats (
+    page_id INTEGER PRIMARY KEY REFERENCES pages(id), -- the page
+    words INTEGER NOT NULL,            -- spaces in pages.text plus one (the canned queries' word count)
+    media INTEGER NOT NULL,            -- media items of any kind
+    images INTEGER NOT NULL,           -- image items
+    images_in_flow INTEGER NOT NULL,   -- image items in the text flow (media.pos not NULL)
+    images_with_alt INTEGER NOT NULL   -- image items with an alt attribute
 );
 CREATE TABLE pages (
     id INTEGER PRIMARY KEY,

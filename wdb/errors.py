@@ -35,3 +35,7 @@ class PointerMismatch(WdbError):
 
 class SpanRunError(WdbError):
     """A span-extractor run that cannot be trained, predicted or evaluated as asked."""
+
+
+class QueryError(WdbError):
+    """A query could not run: an SQL error, or figures that `wdb index` has to bring up to date."""
