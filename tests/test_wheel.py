@@ -63,7 +63,8 @@ def test_installed_wdb_migrates_ingests_queries_and_serves(installed):
                            capture_output=True, text=True, check=True).stdout
     assert str(env_dir) in where and str(ROOT) not in where
     res = run(installed, "migrate", "w.db")
-    assert res.returncode == 0 and "applied 6 migration(s)" in res.stderr, res.stderr
+    n = len(list((ROOT / "wdb" / "db" / "migrations").glob("[0-9]*.sql")))
+    assert res.returncode == 0 and f"applied {n} migration(s)" in res.stderr, res.stderr
     res = run(installed, "ingest", "w.db", str(corpus("node-warc-tests/books.toscrape.warc")), "--workers", "1")
     assert res.returncode == 0, res.stderr
     assert "ingested 1 pages" in res.stderr

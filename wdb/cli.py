@@ -370,7 +370,10 @@ def report(db_path, out_dir, top_percent) -> None:
 @click.option("--json", "fmt", flag_value="json", help="A JSON array of objects.")
 @click.option("--nl", "fmt", flag_value="nl", default=True, help="One JSON object per line (default).")
 def query(db_path: str, name: str, params, fmt: str) -> None:
-    """Run a query file from queries/ (by name) or any .sql file, streaming rows to stdout.
+    """Run a query file from wdb/db/queries/ (by name) or any .sql file, streaming rows to stdout.
+
+    The per-page figures the canned queries read are brought up to date first (pages added since
+    the last `wdb index`); the query itself runs read-only.
 
     Example:
 
@@ -381,6 +384,9 @@ def query(db_path: str, name: str, params, fmt: str) -> None:
 
     conn = _open(db_path)
     with errors():
+        from .db.indexes import update_figures
+
+        update_figures(conn)  # the per-page figures the canned queries read: only pages added since
         try:
             q = queries.find(name)
         except queries.UnknownQuery as e:
