@@ -128,7 +128,7 @@ CREATE TABLE media (
     height INTEGER,
     pos INTEGER,                       -- character offset in pages.text (NULL: not in the flow)
     ctx_start INTEGER,                 -- start of the context window before (pages.text offset)
-    ctx_end INTEGER,                   -- end of the context window after
+    ctx_end INTEGER, region TEXT, placeholder INTEGER NOT NULL DEFAULT 0, render_width INTEGER, render_height INTEGER,                   -- end of the context window after
     UNIQUE (page_id, seq)
 );
 CREATE VIRTUAL TABLE media_fts USING fts5(alt, title, figcaption, content="media", content_rowid='id');

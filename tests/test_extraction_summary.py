@@ -1,8 +1,13 @@
 """Extraction of the 129 real corpus pages against a checked-in summary, so that a faster parser or
 a rewrite cannot silently drop items. After a deliberate change of the rules, regenerate with
-WDB_UPDATE_SUMMARY=1 and review the diff of tests/data/extraction_summary.json."""
+WDB_UPDATE_SUMMARY=1 and review the diff of tests/data/extraction_summary.json.
+
+Regenerated twice for deliberate rule changes: media elements separate the words around them; and
+(issue 12) paragraph breaks, page regions, placeholder src and lazy data-* candidates, JSON and
+template values that are not URLs."""
 import json
 import os
+from collections import Counter
 
 import pytest
 
@@ -31,6 +36,9 @@ def summarise(name: str, html: bytes) -> dict:
         "embeds": kinds.count("embed"),
         "url_attributes": len(b.media_urls),
         "alt_matches": {k: sum(1 for a in b.alt_matches if a[5] == k) for k in ("exact", "normalised", "partial")},
+        "paragraph_breaks": b.pages[0][13].count("\n\n"),
+        "regions": {r: n for r, n in sorted(Counter(m[14] or "-" for m in b.media).items())},
+        "placeholders": {str(k): n for k, n in sorted(Counter(m[15] for m in b.media).items()) if k},
     }
 
 

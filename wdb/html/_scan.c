@@ -196,8 +196,9 @@ static int tag_flags(const char *nm, int len) {
  * nothing).  An element's region combines its parent's with its own label (combine()).
  * wdb/html/extract.py computes the same for the lexbor scan (_region_label, _combine). */
 enum { R_NONE, R_MAIN, R_ARTICLE, R_HEADER, R_NAV, R_FOOTER, R_ASIDE, R_FORM, R_MENU, R_COUNT,
-       K_PREFIX = 16, K_STATE = 32 };
-/* R_MAIN: a class or id says so ("content", "post", ...); R_ARTICLE: <main>, <article>, role=main */
+       R_MAINTAG = 15, K_PREFIX = 16, K_STATE = 32 };
+/* R_MAIN: a class or id says so ("content", "post", ...); R_ARTICLE: <article>, or anything inside
+ * <main> or role=main (R_MAINTAG, a label only: the page's main content, whatever encloses it) */
 static const char *const REGION_NAMES[R_COUNT] = {
     "", "main", "article", "header", "nav", "footer", "aside", "form", "menu"};
 static PyObject *REGION_OBJ[R_COUNT];
@@ -278,7 +279,8 @@ static int tag_label(const char *nm, int len) {
     if (NAME_IS(nm, len, "nav")) return R_NAV;
     if (NAME_IS(nm, len, "aside")) return R_ASIDE;
     if (NAME_IS(nm, len, "form")) return R_FORM;
-    if (NAME_IS(nm, len, "main") || NAME_IS(nm, len, "article")) return R_ARTICLE;
+    if (NAME_IS(nm, len, "main")) return R_MAINTAG;
+    if (NAME_IS(nm, len, "article")) return R_ARTICLE;
     if (NAME_IS(nm, len, "menu")) return R_MENU;
     return 0;
 }
@@ -289,13 +291,15 @@ static int role_label(const char *w, int len) {
     if (NAME_IS(w, len, "contentinfo")) return R_FOOTER;
     if (NAME_IS(w, len, "complementary")) return R_ASIDE;
     if (NAME_IS(w, len, "search") || NAME_IS(w, len, "form")) return R_FORM;
-    if (NAME_IS(w, len, "main") || NAME_IS(w, len, "article")) return R_ARTICLE;
+    if (NAME_IS(w, len, "main")) return R_MAINTAG;
+    if (NAME_IS(w, len, "article")) return R_ARTICLE;
     if (NAME_IS(w, len, "menu") || NAME_IS(w, len, "menubar")) return R_MENU;
     return 0;
 }
 /* the region of an element from its parent's region and its own label */
 static inline int combine(int parent, int label) {
     if (!label) return parent;
+    if (label == R_MAINTAG) return R_ARTICLE; /* boilerplate around <main> was mislabelled */
     if (label == R_MAIN || label == R_ARTICLE) /* main content never relabels boilerplate around it */
         return parent == R_NONE || parent == R_MAIN ? label : parent;
     if ((label == R_HEADER || label == R_FOOTER) && parent == R_ARTICLE)

@@ -123,6 +123,7 @@ def _ext_kind(href: str | None) -> str | None:
 # The same labels as wdb/html/_scan.c ("page regions"): from the tag, else role, else the words of
 # the class names and id; combined from the outermost ancestor inwards.
 R_NONE, R_MAIN, R_ARTICLE, R_HEADER, R_NAV, R_FOOTER, R_ASIDE, R_FORM, R_MENU = range(9)
+R_MAINTAG = 15  # <main>, role=main: a label only (the region inside is R_ARTICLE, whatever encloses it)
 REGION_NAMES = ("", "main", "article", "header", "nav", "footer", "aside", "form", "menu")
 _RANK = (99, 7, 7, 6, 2, 5, 4, 3, 1)
 _PREFIX, _STATE = 16, 32
@@ -143,9 +144,9 @@ for _label, _words in (
     for _w in _words.split():
         _KEYWORDS[_w] = _label
 _TAG_LABEL = {"header": R_HEADER, "footer": R_FOOTER, "nav": R_NAV, "aside": R_ASIDE, "form": R_FORM,
-              "main": R_ARTICLE, "article": R_ARTICLE, "menu": R_MENU}
+              "main": R_MAINTAG, "article": R_ARTICLE, "menu": R_MENU}
 _ROLE_LABEL = {"banner": R_HEADER, "navigation": R_NAV, "contentinfo": R_FOOTER, "complementary": R_ASIDE,
-               "search": R_FORM, "form": R_FORM, "main": R_ARTICLE, "article": R_ARTICLE, "menu": R_MENU,
+               "search": R_FORM, "form": R_FORM, "main": R_MAINTAG, "article": R_ARTICLE, "menu": R_MENU,
                "menubar": R_MENU}
 _NAMES = re.compile(r"[^ \t\n\f\r]+")
 _NAME_WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -191,6 +192,8 @@ def _element_label(tag: str, attrs: dict) -> int:
 def _combine(parent: int, label: int) -> int:
     if not label:
         return parent
+    if label == R_MAINTAG:  # boilerplate around <main> was mislabelled
+        return R_ARTICLE
     if label in (R_MAIN, R_ARTICLE):  # main content never relabels boilerplate around it
         return label if parent in (R_NONE, R_MAIN) else parent
     if label in (R_HEADER, R_FOOTER) and parent == R_ARTICLE:
@@ -277,7 +280,7 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
             node.insert_before(f"\ue000{k}\ue001")
     og = [n.attributes.get("content") for n in tree.css(OG_SELECTOR)]
     has_main = any(_region_of(n, memo) == R_ARTICLE for n in tree.css("main, article, [role]")
-                   if _element_label(n.tag, n.attributes) == R_ARTICLE)
+                   if _element_label(n.tag, n.attributes) in (R_ARTICLE, R_MAINTAG))
     tree.strip_tags(STRIP_TAGS)
     body = tree.body
     raw_text = body.text(separator="") if body is not None else ""
@@ -369,7 +372,7 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
             if known:
                 skipped += 1
             return None
-        if not known and "src" not in attr and _ext_kind(v) != kind:
+        if not known and "src" not in attr and (_ext_kind(v) != kind or "/" not in v):
             return None
         return add_url(item, attr, raw)
 
@@ -408,7 +411,8 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                 got[0] += 1
                 if a.get("alt"):
                     got[1].add(a["alt"])
-                if len(a) > 2 and any(k.startswith("data-") or k == "srcset" for k in a):
+                if len(a) > 2 and any(v != src and (k in _LAZY or (k[:5] == "data-" and "src" in k))
+                                      for k, v in a.items()):
                     got[2] += 1
     shared_src = {k for k, (n, alts, other) in shared.items() if (n >= 3 and len(alts) >= 2) or other >= 2}
 
@@ -491,7 +495,12 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                     or raw_src in shared_src)
                 if placeholder:
                     item.url = first or generic or best or src
-                    item.placeholder = 1 if item.url and item.url != src else 2
+                    if item.url and item.url != src:
+                        item.placeholder = 1
+                    elif src and any(u == src for attr, _, u, _ in item.urls if attr != "src"):
+                        item.placeholder = 0  # another attribute names the same image: it is real
+                    else:
+                        item.placeholder = 2
                 else:
                     item.url = first or src or best or generic
                 if item.placeholder == 2:  # the placeholder itself: no alt, title or caption for it

@@ -170,6 +170,7 @@ def _page(rec, batch, s, url, rid, date, status, ctype, body, flags, content_lan
                 if m:
                     batch.alt_matches.append((local, it.seq, m.side, m.start, m.end, m.kind, m.score))
         batch.media.append((local, it.seq, it.kind, it.tag, it.url, url_key(it.url), it.alt, it.title,
-                            it.figcaption, it.width, it.height, it.pos, cs, ce))
+                            it.figcaption, it.width, it.height, it.pos, cs, ce,
+                            it.region, it.placeholder, it.render_width, it.render_height))
         for attr, raw, res, desc in it.urls:
             batch.media_urls.append((local, it.seq, attr, raw, res, desc))

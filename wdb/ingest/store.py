@@ -49,7 +49,7 @@ class Writer:
                 rows.append((media0 + i, page0 + m[0]) + m[1:])
             c.executemany(
                 "INSERT INTO media (id, page_id, seq, kind, tag, url, url_key, alt, title, figcaption, width, "
-                "height, pos, ctx_start, ctx_end) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                "height, pos, ctx_start, ctx_end, region, placeholder, render_width, render_height) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             c.executemany("INSERT INTO media_urls VALUES (?,?,?,?,?)",
                           [(mid[(u[0], u[1])],) + u[2:] for u in b.media_urls])
             c.executemany("INSERT INTO alt_matches VALUES (?,?,?,?,?,?)",
