@@ -69,6 +69,7 @@ typedef struct {
     int elem; /* element index or -1 */
     int fig;  /* figure index (F_FIGURE) or -1 */
     int region; /* the region of this element and its ancestors (R_*) */
+    int kf;     /* its K_* flags */
 } Entry;
 
 typedef struct {
@@ -106,7 +107,7 @@ typedef struct {
     int depth;
     int tmpl, foreign, body, hidden; /* hidden: inside <noscript>, parsed but not text */
     /* region labels of the current tag's class, id and role attributes (R_*), and its own label */
-    int lab_class, lab_id, lab_role, seen_lab, label, has_main;
+    int lab_class, lab_id, lab_role, seen_lab, label, has_main, kf;
     /* results */
     Elem *elems;
     Py_ssize_t nelems, elemcap;
@@ -243,7 +244,7 @@ static void kw_add(const char *word, int label) {
     KW[h].label = label;
 }
 static int kw_find(const char *w, int len) {
-    if (len <= 0 || len >= KW_MAX) return 0;
+    if (len < 2 || len > 13) return 0; /* the keywords' lengths */
     unsigned h = tag_hash(w, len) & (KW_TABLE - 1);
     while (KW[h].len) {
         if (KW[h].len == len && memcmp(KW[h].word, w, len) == 0) return KW[h].label;
@@ -256,17 +257,13 @@ static inline int better(int a, int b) { /* the label of higher rank of two (0: 
     if (!b) return a;
     return RANK[b] < RANK[a] ? b : a;
 }
-/* the label of one class name (or id): its ASCII letter/digit words, each and all run together */
-static int name_label(const char *tok, const int *starts, int ntok, const char *all, int alllen) {
-    if (!ntok) return 0;
-    int first = kw_find(tok + starts[0], starts[1] - starts[0]);
-    int last = kw_find(tok + starts[ntok - 1], starts[ntok] - starts[ntok - 1]);
-    if (first == K_PREFIX || last == K_STATE) return 0;
+/* the label of one class name (or id) from the labels of its words (labs[0..ntok)) and of all its
+ * words run together (all, alllen) */
+static int name_label(const int *labs, int ntok, const char *all, int alllen) {
+    if (!ntok || labs[0] == K_PREFIX || labs[ntok - 1] == K_STATE) return 0;
     int best = 0;
-    for (int t = 0; t < ntok; t++) {
-        int l = kw_find(tok + starts[t], starts[t + 1] - starts[t]);
-        if (l > 0 && l < R_COUNT) best = better(best, l);
-    }
+    for (int t = 0; t < ntok; t++)
+        if (labs[t] > 0 && labs[t] < R_COUNT) best = better(best, labs[t]);
     if (ntok > 1 && alllen < KW_MAX) {
         int l = kw_find(all, alllen);
         if (l > 0 && l < R_COUNT) best = better(best, l);
@@ -564,6 +561,7 @@ static void push(S *s, const char *nm, int len, int flags, int elem, int fig) {
     e->flags = flags;
     e->elem = elem;
     e->fig = fig;
+    e->kf = s->kf;
     int parent = s->depth > 1 ? s->stack[s->depth - 2].region : R_NONE;
     e->region = s->tmpl ? parent : combine(parent, s->label);
     if (e->region == R_ARTICLE && !s->tmpl) s->has_main = 1;
@@ -584,16 +582,15 @@ static int find_open(S *s, const char *nm, int len, int limit) {
  * closed only within its scope (a list item within its list, nothing across a table cell); any other
  * element only above the nearest special one; a formatting element whose content holds a special
  * one is left open (the adoption agency keeps that content where it is) */
-static int find_end(S *s, const char *nm, int len) {
+static int find_end(S *s, const char *nm, int len, int kf) {
     if (s->foreign) return find_open(s, nm, len, 0);
-    int kf = tag_flags(nm, len);
     int li = NAME_IS(nm, len, "li"), p = NAME_IS(nm, len, "p");
     int special_between = 0;
     for (int d = s->depth - 1; d >= 0; d--) {
         Entry *e = &s->stack[d];
         if (e->nlen == len && len < TAG_MAX && memcmp(e->name, nm, len) == 0)
             return (kf & K_FORMATTING) && special_between ? -1 : d;
-        int ef = e->nlen < TAG_MAX ? tag_flags(e->name, e->nlen) : 0;
+        int ef = e->kf;
         if (kf & K_SPECIAL) {
             if (ef & K_SCOPE) return -1;
             if (li && (NAME_IS(e->name, e->nlen, "ul") || NAME_IS(e->name, e->nlen, "ol"))) return -1;
@@ -614,7 +611,7 @@ static int find_item(S *s, const char *nm, int len) {
         Entry *e = &s->stack[d];
         if (dl ? NAME_IS(e->name, e->nlen, "dd") || NAME_IS(e->name, e->nlen, "dt") : NAME_IS(e->name, e->nlen, "li"))
             return d;
-        if (e->nlen < TAG_MAX && (tag_flags(e->name, e->nlen) & K_SPECIAL) && !NAME_IS(e->name, e->nlen, "address") &&
+        if ((e->kf & K_SPECIAL) && !NAME_IS(e->name, e->nlen, "address") &&
             !NAME_IS(e->name, e->nlen, "div") && !NAME_IS(e->name, e->nlen, "p"))
             return -1;
     }

@@ -130,29 +130,30 @@ static int FN(names_label)(const CH *u, Py_ssize_t vs, Py_ssize_t ve) {
     while (k < ve) {
         while (k < ve && is_ws(u[k])) k++;
         if (k >= ve) break;
-        char tok[KW_MAX * 4], all[KW_MAX];
-        int starts[17], ntok = 0, tl = 0, alllen = 0, inword = 0, over = 0;
-        for (; k < ve && !is_ws(u[k]); k++) {
-            Py_UCS4 c = u[k];
-            int w = c < 128 && is_alnum(c);
-            if (w && !inword) {
-                if (ntok >= 16) over = 1;
-                else starts[ntok++] = tl;
-                inword = 1;
-            } else if (!w) {
-                inword = 0;
+        char tok[KW_MAX], all[KW_MAX];
+        int labs[16], ntok = 0, tl = 0, total = 0, alllen = 0, over = 0;
+        for (;;) {
+            Py_UCS4 c = k < ve ? u[k] : ' ';
+            if (c < 128 && is_alnum(c)) {
+                char l = lower(c);
+                if (tl < KW_MAX) tok[tl] = l;
+                tl++;
+                if (alllen < KW_MAX) all[alllen] = l;
+                alllen++;
+                total++;
+                k++;
+                continue;
             }
-            if (!w || over) continue;
-            char l = lower(c);
-            if (tl < (int)sizeof(tok) - 1) tok[tl++] = l;
-            else over = 1;
-            if (alllen < KW_MAX) all[alllen] = l;
-            alllen++;
+            if (tl) { /* a word ends */
+                if (ntok >= 16) over = 1;
+                else labs[ntok++] = tl < KW_MAX ? kw_find(tok, tl) : 0;
+                tl = 0;
+            }
+            if (k >= ve || is_ws(c)) break;
+            k++;
         }
-        if (over || !ntok) continue; /* a long name: no keyword */
-        starts[ntok] = tl;
-        /* words cut short by the buffer cannot be keywords: the lengths tell */
-        best = better(best, name_label(tok, starts, ntok, all, alllen));
+        if (over || total > 127 || !ntok) continue; /* a long name: no keyword */
+        best = better(best, name_label(labs, ntok, all, alllen));
     }
     return best;
 }
@@ -229,7 +230,8 @@ static Py_ssize_t FN(tag_attrs)(S *s, Py_ssize_t k, int collect, int *selfclosin
                 has = 1;
             }
         }
-        if (ne - ns >= 2 && ne - ns <= 5) FN(label_attr)(s, ns, ne, has ? vs : 0, has ? ve : 0);
+        if (ne - ns >= 2 && ne - ns <= 5 && (u[ns] | 32) >= 'c' && ((u[ns] | 32) == 'c' || (u[ns] | 32) == 'i' || (u[ns] | 32) == 'r'))
+            FN(label_attr)(s, ns, ne, has ? vs : 0, has ? ve : 0);
         if (!collect || s->nattrs >= MAX_ATTRS) continue;
         Attr *at = &s->attrs[s->nattrs];
         Py_ssize_t mark = s->vals.n;
@@ -381,9 +383,10 @@ static Py_ssize_t FN(lt)(S *s, Py_ssize_t i) {
         int sc, eof;
         Py_ssize_t after = FN(tag_attrs)(s, k, 0, &sc, &eof);
         if (after < 0) return -1;
-        int d = len < TAG_MAX ? find_end(s, nm, len) : -1;
+        int ekf = len < TAG_MAX ? tag_flags(nm, len) : 0;
+        int d = len < TAG_MAX ? find_end(s, nm, len, ekf) : -1;
         if (d >= 0) pop_to(s, d);
-        if (!eof && len < TAG_MAX && (tag_flags(nm, len) & K_PARA) && para(s) < 0) return -1;
+        if (!eof && (ekf & K_PARA) && para(s) < 0) return -1;
         return after;
     }
     if (!is_alpha(c)) { emit(s, '<'); return j; }
@@ -420,6 +423,7 @@ static Py_ssize_t FN(text_element)(S *s, Py_ssize_t k, const char *nm, int len, 
 
 static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
     int kf = tag_flags(nm, len);
+    s->kf = kf;
     int collect = kf & K_COLLECT;
     int sc, eof;
     Py_ssize_t k = FN(tag_attrs)(s, *kp, collect, &sc, &eof);

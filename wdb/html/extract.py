@@ -11,6 +11,7 @@ items: URL resolution, srcset, lazy-loading attributes, captions.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser
@@ -217,7 +218,7 @@ def _region_of(node, memo: dict) -> int:
     return r
 
 
-_REGION_CODE = {name: code for code, name in enumerate(REGION_NAMES) if name}
+_REGION_OUT = {name: ("main" if name == "article" else name) for name in REGION_NAMES if name}
 
 
 def scan_lexbor(html: str, max_text_chars: int) -> tuple:
@@ -313,11 +314,9 @@ def _css_px(style: str | None, prop: str) -> int | None:
     return min(int(float(m.group(1))), 999_999) if m else None
 
 
-def _is_placeholder_src(raw: str, url: str | None, width: int | None, height: int | None) -> bool:
-    """A data: URI, a spacer/blank/1x1/loading image by its file name, or a 1x1 (or smaller) box."""
+def _is_placeholder_src(raw: str, url: str | None) -> bool:
+    """A data: URI, or a spacer/blank/1x1/loading image by its file name (a 1x1 box is tested apart)."""
     if raw.lstrip()[:5].lower() == "data:":
-        return True
-    if width is not None and height is not None and width <= 1 and height <= 1:
         return True
     if url:
         name = url.rsplit("/", 1)[-1].split("?", 1)[0].lower()
@@ -368,11 +367,12 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                 skipped += 1
                 return None
             return add_url(item, attr, raw, None, found)
-        if not looks_like_url(v, spaces=known and _ext_kind(v) is not None):
+        ext = _ext_kind(v)
+        if not looks_like_url(v, spaces=known and ext is not None):
             if known:
                 skipped += 1
             return None
-        if not known and "src" not in attr and (_ext_kind(v) != kind or "/" not in v):
+        if not known and "src" not in attr and (ext != kind or "/" not in v):
             return None
         return add_url(item, attr, raw)
 
@@ -402,11 +402,14 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
         return found
 
     # a src shared by several <img> whose alts differ, or that carry another candidate, is a placeholder
-    shared: dict[str, list] = {}
-    for tag, a, *_ in elements:
-        if tag == "img":
-            src = a.get("src")
-            if src:
+    shared_src = set()
+    counts = Counter([e[1].get("src") for e in elements if e[0] == "img"])
+    if len(counts) < sum(counts.values()):
+        shared: dict[str, list] = {}
+        for e in elements:
+            a = e[1]
+            src = a.get("src") if e[0] == "img" else None
+            if src and counts[src] >= 2:
                 got = shared.setdefault(src, [0, set(), 0])
                 got[0] += 1
                 if a.get("alt"):
@@ -414,7 +417,8 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                 if len(a) > 2 and any(v != src and (k in _LAZY or (k[:5] == "data-" and "src" in k))
                                       for k, v in a.items()):
                     got[2] += 1
-    shared_src = {k for k, (n, alts, other) in shared.items() if (n >= 3 and len(alts) >= 2) or other >= 2}
+        shared_src = {k for k, (n, alts, other) in shared.items() if (n >= 3 and len(alts) >= 2) or other >= 2}
+    placeholder_name: dict[str, bool] = {}
 
     by_elem: dict[int, Item] = {}
     picture_sources: dict[int, list[tuple[str, str, str | None]]] = {}
@@ -442,8 +446,7 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                         if key.startswith("data-") and v and lazy_url(owner, tag, v, owner.kind, key == "data-src"):
                             break
             continue
-        reg = REGION_NAMES[_REGION_CODE[region]] if region else unlabelled
-        reg = "main" if reg == "article" else reg
+        reg = _REGION_OUT[region] if region else unlabelled
         if tag == "a":
             href = a.get("href")
             kind = _ext_kind(href)
@@ -466,15 +469,18 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                         render_height=rh if rh is not None else h_attr)
             if tag == "img":
                 first = generic = None
-                for attr in LAZY_ATTRS:
-                    if attr in a:
-                        got = lazy_url(item, attr, a[attr], "image", True)
-                        first = first or got
+                if not _LAZY.isdisjoint(a):
+                    for attr in LAZY_ATTRS:
+                        if attr in a:
+                            got = lazy_url(item, attr, a[attr], "image", True)
+                            first = first or got
+                data_srcsets = None
                 if len(a) > 1:
                     for attr, v in a.items():
-                        if attr.startswith("data-") and attr not in _LAZY and attr not in _LAZY_SRCSET and v:
-                            if "srcset" in attr:
-                                continue  # below, with the srcsets
+                        if attr[:5] == "data-" and v and attr not in _LAZY and attr not in _LAZY_SRCSET:
+                            if "srcset" in attr:  # below, with the srcsets
+                                data_srcsets = (data_srcsets or []) + [(attr, v)]
+                                continue
                             got = lazy_url(item, attr, v, "image", False)
                             generic = generic or got
                 raw_src = a.get("src")
@@ -483,16 +489,20 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
                 for attr in LAZY_SRCSET:
                     if attr in a:
                         best, best_w = srcset_best(item, attr, a[attr], best, best_w)
-                if len(a) > 1:
-                    for attr, v in a.items():
-                        if attr.startswith("data-") and "srcset" in attr and attr not in _LAZY_SRCSET and v:
-                            best, best_w = srcset_best(item, attr, v, best, best_w)
+                if data_srcsets:
+                    for attr, v in data_srcsets:
+                        best, best_w = srcset_best(item, attr, v, best, best_w)
                 if ptag == "picture":
                     for srcset, _type in picture_sources.pop(parent, []):
                         best, best_w = srcset_best(item, "picture>source", srcset, best, best_w)
-                placeholder = bool(raw_src) and (
-                    _is_placeholder_src(raw_src, src, item.render_width, item.render_height)
-                    or raw_src in shared_src)
+                placeholder = False
+                if raw_src:
+                    rw, rh = item.render_width, item.render_height
+                    placeholder = raw_src in shared_src or (rw is not None and rh is not None and rw <= 1 and rh <= 1)
+                    if not placeholder:
+                        placeholder = placeholder_name.get(raw_src)
+                        if placeholder is None:
+                            placeholder = placeholder_name[raw_src] = _is_placeholder_src(raw_src, src)
                 if placeholder:
                     item.url = first or generic or best or src
                     if item.url and item.url != src:
