@@ -386,6 +386,7 @@ static Py_ssize_t FN(lt)(S *s, Py_ssize_t i) {
         int ekf = len < TAG_MAX ? tag_flags(nm, len) : 0;
         int d = len < TAG_MAX ? find_end(s, nm, len, ekf) : -1;
         if (d >= 0) pop_to(s, d);
+        if (!eof && (ekf & K_BLOCK) && emit(s, '\n') < 0) return -1; /* a block's end ends its line */
         if (!eof && (ekf & K_PARA) && para(s) < 0) return -1;
         return after;
     }

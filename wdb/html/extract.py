@@ -34,6 +34,8 @@ PARA_TAGS = "p|h[1-6]|ul|ol|dl|blockquote|pre|table|figure|hr"
 _PARA_START = re.compile(r"<(?=[PpHhUuOoDdBbTtFf])(?=(?:" + PARA_TAGS + r")[\s/>])", re.IGNORECASE)
 _PARA_END = re.compile(r"(</(?:" + PARA_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
 _PARA_RUN = re.compile("\n?(?:\ue002\n?)+")
+# a block's end tag ends its line too ("<div>a</div>b" is two lines)
+_BLOCK_END = re.compile(r"(</(?=[PpDdBbLlHhTtSsAaFfMmUuOoCc])(?:" + BLOCK_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
 PARA = "\ue002"
 STRIP_TAGS = ["script", "style", "noscript", "template", "head"]
 LAZY_ATTRS = (
@@ -229,7 +231,7 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
     """
     if "\ue000" in html or "\ue001" in html or PARA in html:
         html = html.replace("\ue000", " ").replace("\ue001", " ").replace(PARA, " ")
-    html = _BLOCK.sub("\n<", html)
+    html = _BLOCK_END.sub("\\1\n", _BLOCK.sub("\n<", html))
     html = _PARA_END.sub("\\1\n\ue002\n", _PARA_START.sub("\n\ue002\n<", html))
     tree = LexborHTMLParser(html)
     root = tree.css_first("html")
