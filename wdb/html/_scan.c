@@ -733,6 +733,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if (r < 0 || PyErr_Occurred()) goto done;
     if (s->waiting >= 0) resolve_waiting(s, 0);
     while (s->depth) pop_entry(s);
+    /* no trailing white space (the separator written before items at the very end) */
+    while (!s->capped && s->text.n && is_space(s->text.p[s->text.n - 1])) s->text.n--;
+    for (Py_ssize_t e = 0; e < s->nelems; e++)
+        if (s->elems[e].pos > s->text.n) s->elems[e].pos = s->text.n;
     if (PyErr_Occurred()) goto done;
     {
         PyObject *elems = PyList_New(s->nelems);

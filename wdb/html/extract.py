@@ -615,4 +615,9 @@ def _assemble(raw: str, max_chars: int) -> tuple[str, dict[int, int], bool]:
         n += len(core)
         last = core[-1:] or last
         pending = _level(part[len(part.rstrip(_WS)):])
-    return "".join(out), positions, capped
+    text = "".join(out)
+    if text[-1:].isspace() and not capped:  # no trailing white space (the separator before items at the very end)
+        text = text.rstrip()
+        n = len(text)
+        positions = {k: min(p, n) for k, p in positions.items()}
+    return text, positions, capped
