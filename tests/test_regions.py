@@ -42,6 +42,9 @@ def test_unlabelled_items_are_main_on_a_page_without_main_content_markup():
     assert regions("<div><img src=a.png></div><div class=nav><img src=b.png></div>") == ["main", "nav"]
     # state classes and words inside longer words say nothing
     assert regions('<div class="is-header nav-sticky navigator headerless"><img src=a.png></div>') == ["main"]
+    # content and boilerplate words in different class names: a layout wrapper, not a region
+    assert regions('<div class="content-site one-sidebar"><div class="sidebar-content"><img src=a.png></div>'
+                   '<div id=content><img src=b.png></div></div>') == ["aside", "main"]
     # <article> inside boilerplate stays boilerplate; the page then has no main content markup
     assert regions("<aside><article><img src=a.png></article></aside><img src=b.png>") == ["aside", "main"]
 

@@ -125,7 +125,7 @@ static Py_ssize_t FN(charref)(const CH *u, Py_ssize_t n, Py_ssize_t i, int in_at
 /* the best label of the class names (or the id) in u[vs:ve]: white-space separated names, each cut
  * into its ASCII letter/digit words */
 static int FN(names_label)(const CH *u, Py_ssize_t vs, Py_ssize_t ve) {
-    int best = 0;
+    int best = 0, main = 0;
     Py_ssize_t k = vs;
     while (k < ve) {
         while (k < ve && is_ws(u[k])) k++;
@@ -153,9 +153,13 @@ static int FN(names_label)(const CH *u, Py_ssize_t vs, Py_ssize_t ve) {
             k++;
         }
         if (over || total > 127 || !ntok) continue; /* a long name: no keyword */
-        best = better(best, name_label(labs, ntok, all, alllen));
+        int l = name_label(labs, ntok, all, alllen);
+        if (l == R_MAIN) main = 1;
+        else best = better(best, l);
     }
-    return best;
+    /* content and boilerplate words in different names ("content-site one-sidebar") describe the
+     * layout of a wrapper, not a region */
+    return main ? (best ? 0 : R_MAIN) : best;
 }
 
 /* class, id and role: the first of each name (as the tree builder keeps duplicates) */

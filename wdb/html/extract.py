@@ -165,7 +165,7 @@ def _better(a: int, b: int) -> int:
 
 def _names_label(value: str | None) -> int:
     """The best label of the white-space separated class names (or id) in value."""
-    best = 0
+    best = main = 0
     for name in _NAMES.findall(value or ""):
         words = _NAME_WORDS.findall(name)
         if not words or len(words) > 16 or sum(map(len, words)) > 127:
@@ -173,11 +173,18 @@ def _names_label(value: str | None) -> int:
         words = [w.lower() for w in words]
         if _KEYWORDS.get(words[0]) == _PREFIX or _KEYWORDS.get(words[-1]) == _STATE:
             continue
+        one = 0
         for w in words + (["".join(words)] if len(words) > 1 else []):
             lab = _KEYWORDS.get(w, 0)
             if 0 < lab < _PREFIX:
-                best = _better(best, lab)
-    return best
+                one = _better(one, lab)
+        if one == R_MAIN:
+            main = 1
+        else:
+            best = _better(best, one)
+    # content and boilerplate words in different names ("content-site one-sidebar") describe the
+    # layout of a wrapper, not a region
+    return (0 if best else R_MAIN) if main else best
 
 
 def _role_label(value: str | None) -> int:
