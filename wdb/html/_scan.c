@@ -32,8 +32,12 @@ typedef struct {
     Py_ssize_t n, cap;
 } Buf;
 
-static int buf_grow(Buf *b, Py_ssize_t need) {
+static int buf_grow_slow(Buf *b, Py_ssize_t need);
+static inline int buf_grow(Buf *b, Py_ssize_t need) {
     if (b->n + need <= b->cap) return 0;
+    return buf_grow_slow(b, need);
+}
+static int buf_grow_slow(Buf *b, Py_ssize_t need) {
     Py_ssize_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + need) cap *= 2;
     Py_UCS4 *p = PyMem_Realloc(b->p, cap * sizeof(Py_UCS4));
@@ -53,6 +57,7 @@ static PyObject *buf_str(Buf *b, Py_ssize_t start, Py_ssize_t len) {
 
 /* ---------------------------------------------------------------- state */
 #define MAX_ATTRS 64
+#define LCACHE 256
 #define MAX_DEPTH 1024
 #define TAG_MAX 24
 
@@ -108,6 +113,8 @@ typedef struct {
     int tmpl, foreign, body, hidden; /* hidden: inside <noscript>, parsed but not text */
     /* region labels of the current tag's class, id and role attributes (R_*), and its own label */
     int lab_class, lab_id, lab_role, seen_lab, label, has_main, kf;
+    /* the labels of class values already seen (pages repeat them): start and length in the input */
+    struct { Py_ssize_t start, len; int label; } lcache[LCACHE];
     /* results */
     Elem *elems;
     Py_ssize_t nelems, elemcap;

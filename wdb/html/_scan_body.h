@@ -171,7 +171,19 @@ static void FN(label_attr)(S *s, Py_ssize_t ns, Py_ssize_t ne, Py_ssize_t vs, Py
     if (NAME_IS(nm, len, "class")) {
         if (s->seen_lab & 1) return;
         s->seen_lab |= 1;
+        Py_ssize_t n = ve - vs;
+        if (n <= 0) { s->lab_class = 0; return; }
+        unsigned h = 2166136261u;
+        for (Py_ssize_t t = vs; t < ve; t++) h = (h ^ (unsigned)u[t]) * 16777619u;
+        h = (h ^ (unsigned)n) & (LCACHE - 1);
+        if (s->lcache[h].len == n && memcmp(u + s->lcache[h].start, u + vs, n * sizeof(CH)) == 0) {
+            s->lab_class = s->lcache[h].label;
+            return;
+        }
         s->lab_class = FN(names_label)(u, vs, ve);
+        s->lcache[h].start = vs;
+        s->lcache[h].len = n;
+        s->lcache[h].label = s->lab_class;
     } else if (NAME_IS(nm, len, "id")) {
         if (s->seen_lab & 2) return;
         s->seen_lab |= 2;
@@ -234,9 +246,10 @@ static Py_ssize_t FN(tag_attrs)(S *s, Py_ssize_t k, int collect, int *selfclosin
                 has = 1;
             }
         }
-        if (ne - ns >= 2 && ne - ns <= 5 && (u[ns] | 32) >= 'c' && ((u[ns] | 32) == 'c' || (u[ns] | 32) == 'i' || (u[ns] | 32) == 'r'))
+        if (collect & 2 && ne - ns >= 2 && ne - ns <= 5 &&
+            ((u[ns] | 32) == 'c' || (u[ns] | 32) == 'i' || (u[ns] | 32) == 'r'))
             FN(label_attr)(s, ns, ne, has ? vs : 0, has ? ve : 0);
-        if (!collect || s->nattrs >= MAX_ATTRS) continue;
+        if (!(collect & 1) || s->nattrs >= MAX_ATTRS) continue;
         Attr *at = &s->attrs[s->nattrs];
         Py_ssize_t mark = s->vals.n;
         at->nstart = mark;
@@ -431,7 +444,8 @@ static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
     s->kf = kf;
     int collect = kf & K_COLLECT;
     int sc, eof;
-    Py_ssize_t k = FN(tag_attrs)(s, *kp, collect, &sc, &eof);
+    /* 1: keep the attributes; 2: read the region words (only elements that can have children) */
+    Py_ssize_t k = FN(tag_attrs)(s, *kp, (collect ? 1 : 0) | (((kf & K_VOID) && !s->foreign) || s->tmpl ? 0 : 2), &sc, &eof);
     if (k < 0) return -1;
     *kp = k;
     if (eof) return 0; /* a tag cut off by the end of input is dropped */

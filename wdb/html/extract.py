@@ -93,10 +93,12 @@ class Page:
 _LEADING_INT = re.compile(r"\s*(\d{1,6})")
 _CSS_WIDTH = re.compile(r"(?<![-\w])width\s*:\s*(\d{1,6}(?:\.\d+)?)px", re.IGNORECASE)
 _CSS_HEIGHT = re.compile(r"(?<![-\w])height\s*:\s*(\d{1,6}(?:\.\d+)?)px", re.IGNORECASE)
+# a spacer by its file name: a placeholder word, or a one-word .gif/.png such as grey.gif or t.gif
 _PLACEHOLDER_NAME = re.compile(
-    r"(?:^|[^a-z])(?:spacer|blank|pixel|transparent|placeholder|lazy|lazyload|loading|loader|spinner|1x1)(?:[^a-z]|$)")
-_PLACEHOLDER_GIF = re.compile(r"(?:grey|gray|clear|dot|trans|px|empty|s|t|x|b)\.(?:gif|png)")
-_NOT_URL_CHARS = re.compile(r'[{}"]')
+    r"(?:^|[^a-z])(?:spacer|blank|pixel|transparent|placeholder|lazy|lazyload|loading|loader|spinner|1x1)(?:[^a-z]|$)"
+    r"|^(?:grey|gray|clear|cleardot|dot|trans|px|empty|s|t|x|b)\.(?:gif|png)$")
+_PLACEHOLDER_WORDS = ("spacer", "blank", "pixel", "transparent", "placeholder", "lazy", "loading", "loader", "spinner",
+                      "1x1", ".gif", ".png")  # a cheap test before the expression
 
 
 def _int(v: str | None) -> int | None:
@@ -317,7 +319,7 @@ if scan_native is not None:
 
 
 def _css_px(style: str | None, prop: str) -> int | None:
-    if not style or prop not in style:
+    if not style or prop not in style or "px" not in style:
         return None
     m = (_CSS_WIDTH if prop == "width" else _CSS_HEIGHT).search(style)
     return min(int(float(m.group(1))), 999_999) if m else None
@@ -329,7 +331,7 @@ def _is_placeholder_src(raw: str, url: str | None) -> bool:
         return True
     if url:
         name = url.rsplit("/", 1)[-1].split("?", 1)[0].lower()
-        if _PLACEHOLDER_NAME.search(name) or _PLACEHOLDER_GIF.fullmatch(name):
+        if any(w in name for w in _PLACEHOLDER_WORDS) and _PLACEHOLDER_NAME.search(name):
             return True
     return False
 
@@ -349,17 +351,14 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
     skipped = 0
     resolved: dict[str, str | None] = {}  # a quarter of a page's URL attributes repeat (src in srcset)
 
-    def res_of(raw: str) -> str | None:
-        res = resolved.get(raw, "")
-        if res == "":
-            res = resolved[raw] = resolve(base, raw)
-        return res
-
     def add_url(item: Item, attr: str, raw: str | None, desc: str | None = None, target: str | None = None) -> str | None:
         nonlocal skipped
         if raw is None or not raw.strip():
             return None
-        res = res_of(target if target is not None else raw)
+        key = raw if target is None else target
+        res = resolved.get(key, "")
+        if res == "":
+            res = resolved[key] = resolve(base, key)
         if res is None:
             skipped += 1
         item.urls.append((attr, raw[:2048], res, desc))
@@ -369,6 +368,8 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
         """A lazy-loading attribute's URL: its value when it looks like one, or the first URL of a
         JSON value; a generic data-* attribute must say src or name a media file of the item's kind."""
         nonlocal skipped
+        if not known and "src" not in attr and ("/" not in raw or "." not in raw):
+            return None  # data-id="12", data-width="300px": no path, no file
         v = raw.strip()
         if v[:1] in ("{", "["):
             found = url_in_json(v)
@@ -386,19 +387,12 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
         return add_url(item, attr, raw)
 
     def srcset_best(item: Item, attr: str, value: str, best, best_w):
-        for cand, desc in parse_srcset(value):
-            if _NOT_URL_CHARS.search(cand):
-                skipped_one()
-                continue
+        for cand, desc in parse_srcset(value):  # templates resolve to None (counted as skipped)
             res = add_url(item, attr, cand, desc)
             w = srcset_weight(desc)
             if res and w > best_w:
                 best, best_w = res, w
         return best, best_w
-
-    def skipped_one():
-        nonlocal skipped
-        skipped += 1
 
     def caption(fig: int) -> str | None:
         found = None  # the outermost figure with a caption wins
