@@ -462,7 +462,9 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
         else:
             w_attr, h_attr = _int(a.get("width")), _int(a.get("height"))
             style = a.get("style")
-            rw, rh = _css_px(style, "width"), _css_px(style, "height")
+            rw = rh = None
+            if style and "px" in style:
+                rw, rh = _css_px(style, "width"), _css_px(style, "height")
             item = Item(len(items), TAG_KIND[tag], tag, None, pos,
                         alt=_clean(a.get("alt")) if tag == "img" else None,
                         title=_clean(a.get("title")),
