@@ -132,7 +132,6 @@ def test_corpus_urls_are_urls_and_placeholders_lose():
         assert not bad, (name, bad[:3])
         # an independent reading: every <img> whose src is a data: URI or a spacer/blank/lazy file and
         # which has a data-* attribute holding a plain URL of an image takes a data-* URL
-        imgs = {it.pos: it for it in page.items if it.tag == "img"}
         for node in LexborHTMLParser(html).css("img[src]"):
             a = node.attributes
             src = (a.get("src") or "").strip().lower()
@@ -149,5 +148,4 @@ def test_corpus_urls_are_urls_and_placeholders_lose():
                 chosen = [r for attr, r, u, _ in it.urls if u == it.url and attr != "src"]
                 assert chosen and it.placeholder == 1, (name, it.url, it.urls)
                 taken += 1
-        del imgs
     assert pages >= 560 and taken >= 100, (pages, taken)

@@ -158,7 +158,8 @@ static const char *const SPECIAL[] = {
     "menu", "nav", "noembed", "noframes", "noscript", "object", "ol", "p", "plaintext", "pre", "search", "section",
     "select", "summary", "table", "tbody", "td", "template", "textarea", "tfoot", "th", "thead", "title", "tr",
     "ul", "xmp", NULL};
-static const char *const SCOPE[] = {"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", NULL};
+static const char *const SCOPE[] = {
+    "applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", NULL};
 static const char *const FORMATTING[] = {
     "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u", NULL};
 /* elements whose end tag is optional: a new one closes an open one near the top of the stack */

@@ -445,7 +445,8 @@ static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
     int collect = kf & K_COLLECT;
     int sc, eof;
     /* 1: keep the attributes; 2: read the region words (only elements that can have children) */
-    Py_ssize_t k = FN(tag_attrs)(s, *kp, (collect ? 1 : 0) | (((kf & K_VOID) && !s->foreign) || s->tmpl ? 0 : 2), &sc, &eof);
+    int words = ((kf & K_VOID) && !s->foreign) || s->tmpl ? 0 : 2;
+    Py_ssize_t k = FN(tag_attrs)(s, *kp, (collect ? 1 : 0) | words, &sc, &eof);
     if (k < 0) return -1;
     *kp = k;
     if (eof) return 0; /* a tag cut off by the end of input is dropped */

@@ -351,7 +351,8 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
     skipped = 0
     resolved: dict[str, str | None] = {}  # a quarter of a page's URL attributes repeat (src in srcset)
 
-    def add_url(item: Item, attr: str, raw: str | None, desc: str | None = None, target: str | None = None) -> str | None:
+    def add_url(item: Item, attr: str, raw: str | None, desc: str | None = None,
+                target: str | None = None) -> str | None:
         nonlocal skipped
         if raw is None or not raw.strip():
             return None
