@@ -155,11 +155,16 @@ def regions(sources: list[Path]) -> None:
 
     base = "http://fakehost/test/page.html"
     table: dict[str, Counter] = {}
+    chars: dict[str, Counter] = {}
     for name, html in _corpus_htmls():
         group = "129 readability pages" if "@" not in name else "440 archive responses"
-        for it in extract(html, base).items:
+        page = extract(html, base)
+        for it in page.items:
             if it.region:
                 table.setdefault(group, Counter())[(it.kind, it.region)] += 1
+        ends = [s for s, _ in page.regions[1:]] + [len(page.text)]
+        for (s, r), e in zip(page.regions, ends):
+            chars.setdefault(group, Counter())[r] += e - s
     print("\nmedia items by region (og:image, not on the rendered page, left out)")
     print(f"{'corpus':24s} {'kind':6s} " + " ".join(f"{r:>7s}" for r in REGIONS) + "   share main")
     for group, c in table.items():
@@ -167,6 +172,10 @@ def regions(sources: list[Path]) -> None:
             row = [c[(kind, r)] for r in REGIONS]
             if sum(row):
                 print(f"{group:24s} {kind:6s} " + " ".join(f"{n:7d}" for n in row) + f"   {row[0] / sum(row):.3f}")
+    print("\ncharacters of pages.text by region")
+    for group, c in chars.items():
+        total = sum(c.values())
+        print(f"{group:31s} " + " ".join(f"{c[r]:7d}" for r in REGIONS) + f"   {c['main'] / total:.3f}")
     got: Counter = Counter()
     for p in sources:
         kept = set()

@@ -158,7 +158,7 @@ CREATE TABLE pages (
     text TEXT NOT NULL,                -- visible text in document order; media positions index it
     body_bytes INTEGER,
     flags TEXT                         -- comma list: short, capped, text_capped, truncated, ...
-);
+, regions TEXT);
 CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content="pages", content_rowid='id');
 CREATE TABLE problems (
     id INTEGER PRIMARY KEY,

@@ -39,7 +39,18 @@ def summarise(name: str, html: bytes) -> dict:
         "paragraph_breaks": b.pages[0][13].count("\n\n"),
         "regions": {r: n for r, n in sorted(Counter(m[14] or "-" for m in b.media).items())},
         "placeholders": {str(k): n for k, n in sorted(Counter(m[15] for m in b.media).items()) if k},
+        "text_regions": text_regions(b.pages[0]),
     }
+
+
+def text_regions(row: tuple) -> dict:
+    """Characters of the text by region."""
+    text, runs = row[13], json.loads(row[16] or "[]")
+    ends = [s for s, _ in runs[1:]] + [len(text)]
+    out: Counter = Counter()
+    for (s, r), e in zip(runs, ends):
+        out[r] += e - s
+    return dict(sorted(out.items()))
 
 
 def current() -> dict:

@@ -8,7 +8,7 @@
  * objects only for the elements it returns.
  *
  * scan(html, max_chars) -> (text, capped, title, lang, xml_lang, meta_lang, base, elements,
- *                           figures, og, has_main)
+ *                           figures, og, has_main, regions)
  *   elements: [(tag, {attr: value}, pos | None, parent element index | -1, figure index | -1,
  *               region | None)]
  *   region: the page region of the element's open ancestors (REGION_NAMES below; None: no
@@ -16,6 +16,8 @@
  *   text: blocks end lines; paragraphs, headings, lists, tables, figures and <hr> are separated
  *         by a blank line ("\n\n").
  *   figures:  [(parent figure index | -1, raw text of its first figcaption | None)]
+ *   regions:  [(position in text, region | None)]: where the region of the text changes (the first
+ *             character written under another innermost region)
  *   og:       [content of og:image metas]
  * windows(text, positions, words) -> [(lo, hi)]: word windows, as str.split / rsplit count words.
  */
@@ -115,6 +117,10 @@ typedef struct {
     int lab_class, lab_id, lab_role, seen_lab, label, has_main, kf;
     /* the labels of class values already seen (pages repeat them): start and length in the input */
     struct { Py_ssize_t start, len; int label; } lcache[LCACHE];
+    /* the region of the text: (position, region) where it changes, at the first character written */
+    struct Region { Py_ssize_t pos; int region; } *regs;
+    Py_ssize_t nreg, regcap;
+    int last_region;
     /* results */
     Elem *elems;
     Py_ssize_t nelems, elemcap;
@@ -347,6 +353,17 @@ static inline void put_sep(S *s, int pend) {
     }
 }
 
+/* the text region changes here: the first character written under another region */
+static int grow_array(void **p, Py_ssize_t n, Py_ssize_t *cap, size_t size, Py_ssize_t first);
+static int note_region_at(S *s, int r, Py_ssize_t pos) {
+    if (grow_array((void **)&s->regs, s->nreg, &s->regcap, sizeof(struct Region), 64) < 0) return -1;
+    s->regs[s->nreg].pos = pos;
+    s->regs[s->nreg++].region = r;
+    s->last_region = r;
+    return 0;
+}
+static inline int top_region(S *s) { return s->depth ? s->stack[s->depth - 1].region : R_NONE; }
+
 /* one character of visible text (after character references and newline normalisation) */
 static void pop_to(S *s, int d);
 
@@ -357,7 +374,7 @@ static inline int emit(S *s, Py_UCS4 c) {
     }
     if (s->tmpl || s->hidden) return 0;
     if (c == 0) return 0;
-    if (c == 0xE000 || c == 0xE001 || c == 0xE002) c = ' ';
+    if (c >= 0xE000 && c <= 0xE004) c = ' '; /* the lexbor scan's in-band markers */
     if (s->capturing && buf_put(&s->cap, c) < 0) return -1;
     if (s->titling && buf_put(&s->title, c) < 0) return -1;
     if (is_space(c)) {
@@ -379,6 +396,7 @@ static inline int emit(S *s, Py_UCS4 c) {
         s->capped = 1;
         return 0;
     }
+    if (top_region(s) != s->last_region && note_region_at(s, top_region(s), s->text.n) < 0) return -1;
     return buf_put(&s->text, c);
 }
 
@@ -686,6 +704,7 @@ static void state_free(S *s) {
     PyMem_Free(s->elems);
     for (Py_ssize_t f = 0; f < s->nfigs; f++) Py_XDECREF(s->figs[f].caption);
     PyMem_Free(s->figs);
+    PyMem_Free(s->regs);
     Py_XDECREF(s->og);
     Py_XDECREF(s->title_obj);
     Py_XDECREF(s->lang);
@@ -734,6 +753,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     s->n = n;
     s->max = max_chars;
     s->waiting = -1;
+    s->last_region = -1;
     s->og = PyList_New(0);
     PyObject *result = NULL;
     if (!s->og) goto done;
@@ -766,11 +786,19 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             if (!t) { Py_DECREF(elems); Py_DECREF(figs); goto done; }
             PyList_SET_ITEM(figs, f, t);
         }
+        PyObject *regs = PyList_New(s->nreg);
+        if (!regs) { Py_DECREF(elems); Py_DECREF(figs); goto done; }
+        for (Py_ssize_t r = 0; r < s->nreg; r++) {
+            int g = s->regs[r].region;
+            PyObject *t = Py_BuildValue("(nO)", s->regs[r].pos, g ? REGION_OBJ[g] : Py_None);
+            if (!t) { Py_DECREF(elems); Py_DECREF(figs); Py_DECREF(regs); goto done; }
+            PyList_SET_ITEM(regs, r, t);
+        }
         PyObject *text = buf_str(&s->text, 0, s->text.n);
-        if (!text) { Py_DECREF(elems); Py_DECREF(figs); goto done; }
-        result = Py_BuildValue("(NONNNNNNNOO)", text, s->capped ? Py_True : Py_False, opt(s->title_obj),
+        if (!text) { Py_DECREF(elems); Py_DECREF(figs); Py_DECREF(regs); goto done; }
+        result = Py_BuildValue("(NONNNNNNNOON)", text, s->capped ? Py_True : Py_False, opt(s->title_obj),
                                opt(s->lang), opt(s->xml_lang), opt(s->meta_lang), opt(s->base), elems, figs,
-                               s->og, s->has_main ? Py_True : Py_False);
+                               s->og, s->has_main ? Py_True : Py_False, regs);
     }
 done:
     PyMem_Free(copy);

@@ -26,6 +26,7 @@ static int FN(text_run)(S *s, Py_ssize_t i, Py_ssize_t e) {
     Py_UCS4 *out = s->text.p;
     Py_ssize_t n = s->text.n;
     int pend = s->pend, body = s->body;
+    int region = top_region(s); /* no tag in a run: one region */
     for (; i < e; i++) {
         Py_UCS4 c = u[i];
         if (c == ' ' || c == '\n' || c == '\t') {
@@ -33,7 +34,7 @@ static int FN(text_run)(S *s, Py_ssize_t i, Py_ssize_t e) {
             else if (!pend) pend = 1;
             continue;
         }
-        if (c < 0x20 || (c >= 0x80 && (is_space(c) || c == 0xE000 || c == 0xE001 || c == 0xE002))) {
+        if (c < 0x20 || (c >= 0x80 && (is_space(c) || (c >= 0xE000 && c <= 0xE004)))) {
             s->text.n = n;
             s->pend = pend;
             s->body = body;
@@ -52,6 +53,7 @@ static int FN(text_run)(S *s, Py_ssize_t i, Py_ssize_t e) {
             }
             pend = 0;
         }
+        if (region != s->last_region && note_region_at(s, region, n) < 0) return -1;
         out[n++] = c;
     }
     s->text.n = n;
@@ -274,7 +276,7 @@ static Py_ssize_t FN(tag_attrs)(S *s, Py_ssize_t k, int collect, int *selfclosin
                 } else {
                     /* U+E000/U+E001 are the lexbor scan's in-band markers: both scans blank them */
                     Py_UCS4 c = u[t];
-                    c = c == 0 ? 0xFFFD : (c == 0xE000 || c == 0xE001) ? ' ' : c;
+                    c = c == 0 ? 0xFFFD : (c >= 0xE000 && c <= 0xE004) ? ' ' : c;
                     if (buf_put(&s->vals, c) < 0) return -1;
                     t++;
                 }

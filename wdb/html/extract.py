@@ -34,6 +34,11 @@ PARA_TAGS = "p|h[1-6]|ul|ol|dl|blockquote|pre|table|figure|hr"
 _PARA_START = re.compile(r"<(?=[PpHhUuOoDdBbTtFf])(?=(?:" + PARA_TAGS + r")[\s/>])", re.IGNORECASE)
 _PARA_END = re.compile(r"(</(?:" + PARA_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
 _PARA_RUN = re.compile("\n?(?:\ue002\n?)+")
+_MARKERS = re.compile("[\ue000-\ue004]")  # the lexbor scan's in-band markers, blanked in its input
+_ALL_MARKS = re.compile("\ue000(\\d+)\ue001|\ue003(\\d+)\ue004")
+# elements the native scanner never holds open (void, raw text): their content has no region of its own
+_NO_REGION = frozenset("area base br col embed hr img input link meta source track wbr param keygen basefont bgsound "
+                       "frame script style title textarea xmp iframe noembed noframes plaintext template".split())
 # a block's end tag ends its line too ("<div>a</div>b" is two lines)
 _BLOCK_END = re.compile(r"(</(?=[PpDdBbLlHhTtSsAaFfMmUuOoCc])(?:" + BLOCK_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
 PARA = "\ue002"
@@ -53,7 +58,6 @@ for _e in "mp3 ogg oga wav flac m4a aac opus wma mid midi ra ram aif aiff".split
 for _e in "mp4 webm mov avi mkv m4v flv ogv wmv mpg mpeg 3gp".split():
     EXT_KIND[_e] = "video"
 _EXT = re.compile(r"\.([a-z0-9]{2,5})(?:[?#]|$)")
-_MARK = re.compile("\ue000(\\d+)\ue001")
 MARKED = ("img", "audio", "video", "iframe", "embed", "object", "a")  # elements with a text position
 OG_SELECTOR = 'meta[property="og:image"], meta[property="og:image:url"], meta[name="og:image"]'
 TAG_KIND = {"img": "image", "audio": "audio", "video": "video", "iframe": "embed",
@@ -88,6 +92,7 @@ class Page:
     items: list[Item]
     skipped_urls: int  # non-http(s) or broken URLs seen on media elements
     text_capped: bool = False
+    regions: list[tuple[int, str]] = field(default_factory=list)  # (start, region) of each run of the text
 
 
 _LEADING_INT = re.compile(r"\s*(\d{1,6})")
@@ -238,8 +243,8 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
     Returns (text, capped, title, lang, xml_lang, meta_lang, base, elements, figures, og, has_main)
     as wdb/html/_scan.c documents it.
     """
-    if "\ue000" in html or "\ue001" in html or PARA in html:
-        html = html.replace("\ue000", " ").replace("\ue001", " ").replace(PARA, " ")
+    if _MARKERS.search(html):
+        html = _MARKERS.sub(" ", html)
     html = _BLOCK_END.sub("\\1\n", _BLOCK.sub("\n<", html))
     html = _PARA_END.sub("\\1\n\ue002\n", _PARA_START.sub("\n\ue002\n<", html))
     tree = LexborHTMLParser(html)
@@ -258,6 +263,7 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
         base = b.attributes.get("href")
 
     figures: list[tuple[int, str | None]] = []
+    memo: dict[int, int] = {}  # element -> region
     fig_of: dict[int, int] = {}
 
     def figure_of(node) -> int:
@@ -272,10 +278,24 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
         cap = fig.css_first("figcaption")
         fig_of[fig.mem_id] = len(figures)
         figures.append((figure_of(fig), cap.text().replace(PARA, "") if cap is not None else None))
+    # region markers: where an element's region differs from its parent's, at its start and after it
+    body_node = tree.body
+    if body_node is not None:
+        for node in body_node.css("[class], [id], [role], header, footer, nav, aside, form, main, article, menu"):
+            if node.tag in _NO_REGION:
+                continue
+            r = _region_of(node, memo)
+            p = _region_of(node.parent, memo) if node.parent is not None else R_NONE
+            if r != p:
+                first = node.child
+                if first is not None:
+                    first.insert_before(f"\ue003{r}\ue004")
+                else:
+                    node.insert_child(f"\ue003{r}\ue004")
+                node.insert_after(f"\ue003{p}\ue004")
 
     elements: list[list] = []
     index: dict[int, int] = {}
-    memo: dict[int, int] = {}
     for node in tree.css(MEDIA_SELECTOR + ", picture"):
         tag = node.tag
         a = node.attributes
@@ -296,11 +316,11 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
     tree.strip_tags(STRIP_TAGS)
     body = tree.body
     raw_text = body.text(separator="") if body is not None else ""
-    text, positions, capped = _assemble(raw_text, max_text_chars)
+    text, positions, capped, regions = _assemble(raw_text, max_text_chars)
     for k, pos in positions.items():
         elements[k][2] = pos
     return (text, capped, title, lang, xml_lang, meta_lang, base, [tuple(e) for e in elements], figures, og,
-            has_main)
+            has_main, [(pos, REGION_NAMES[r] or None) for pos, r in regions])
 
 
 try:
@@ -340,12 +360,17 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
     """Parse one page; return text with media positions, and the media items."""
     scan = SCANNERS[scanner] if scanner else (scan_native or scan_lexbor)
     (text, capped, title, lang, xml_lang, meta_lang, base_href, elements, figures, og,
-     has_main) = scan(html, max_text_chars)
+     has_main, text_regions) = scan(html, max_text_chars)
     lang = _clean(lang or xml_lang) or _clean(meta_lang)
     base = url
     if base_href is not None:
         base = resolve(url, base_href) or url
     unlabelled = "unknown" if has_main else "main"
+    regions: list[tuple[int, str]] = []  # (start in text, region) of each run of the text
+    for start, region in text_regions:
+        name = _REGION_OUT[region] if region else unlabelled
+        if not regions or regions[-1][1] != name:
+            regions.append((start, name))
 
     items: list[Item] = []
     skipped = 0
@@ -553,7 +578,7 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
     items = [it for it in items if it.url is not None]
     for i, it in enumerate(items):
         it.seq = i
-    return Page(_clean(title), lang, text, items, skipped, capped)
+    return Page(_clean(title), lang, text, items, skipped, capped, regions)
 
 
 _LEVEL_SEP = ("", " ", "\n", "\n\n")
@@ -565,63 +590,79 @@ def _level(ws: str) -> int:
     return 3 if PARA in ws else 2 if "\n" in ws else 1 if ws else 0
 
 
-def _assemble(raw: str, max_chars: int) -> tuple[str, dict[int, int], bool]:
-    """Remove markers, normalise white space, and return (text, {seq: position}, capped).
+def _assemble(raw: str, max_chars: int) -> tuple[str, dict[int, int], bool, list[tuple[int, int]]]:
+    """Remove markers, normalise white space, and return (text, {seq: position}, capped, regions).
 
     Runs of white space become one space, or one newline when they hold a line break, or a blank
     line when they hold a paragraph break; an inline item between two words separates them by a
-    space.
+    space. Region markers are zero-width: regions lists (position, region) where the region of the
+    written text changes, at its first character.
     """
     # one C-level pass per line collapses white space for the whole text; markers are not space;
     # a paragraph break is PARA on a line of its own, and runs of them become one PARA
     raw = "\n".join(line for line in (" ".join(x.split()) for x in raw.split("\n")) if line)
     if PARA in raw:
         raw = _PARA_RUN.sub(PARA, raw)
-    parts = _MARK.split(raw)
+    parts = _ALL_MARKS.split(raw)  # text, item, region, text, item, region, ...
     out: list[str] = []
     n = 0
     positions: dict[int, int] = {}
+    regions: list[tuple[int, int]] = []
+    region = last_region = R_NONE
     pending = 0  # white space seen but not yet written: a _level
     last = ""  # last character written
     capped = False
-    for i, part in enumerate(parts):
-        if i % 2:
-            if not capped and n:
-                nxt = parts[i + 1][:1] if i + 1 < len(parts) else ""
-                if last.isspace():  # right after another item's separator: no second one
-                    sep = ""
-                else:
-                    sep = _LEVEL_SEP[pending] or (" " if nxt and nxt not in _WS and nxt != "\ue000" else "")
-                if sep:
+    for i in range(0, len(parts), 3):
+        part = parts[i]
+        if part and not capped:
+            core = part.strip(_WS)
+            if not core:
+                pending = max(pending, _level(part))
+            else:
+                lead = part[: len(part) - len(part.lstrip(_WS))]
+                if n and (pending or lead) and not last.isspace():
+                    sep = _LEVEL_SEP[max(pending, _level(lead))]
                     out.append(sep)
                     n += len(sep)
-                    last = sep[-1]
-                pending = 0
-            positions.setdefault(int(part), n)
+                if PARA in core:
+                    core = core.replace(PARA, "\n\n")
+                if n + len(core) > max_chars:
+                    core = core[: max(0, max_chars - n)]
+                    capped = True
+                if core and (region != last_region or not regions):
+                    regions.append((n, region))
+                    last_region = region
+                out.append(core)
+                n += len(core)
+                last = core[-1:] or last
+                pending = _level(part[len(part.rstrip(_WS)):])
+        if i + 1 >= len(parts):
+            break
+        item, reg = parts[i + 1], parts[i + 2]
+        if reg is not None:
+            region = int(reg)
             continue
-        if not part or capped:
-            continue
-        core = part.strip(_WS)
-        if not core:
-            pending = max(pending, _level(part))
-            continue
-        lead = part[: len(part) - len(part.lstrip(_WS))]
-        if n and (pending or lead) and not last.isspace():
-            sep = _LEVEL_SEP[max(pending, _level(lead))]
-            out.append(sep)
-            n += len(sep)
-        if PARA in core:
-            core = core.replace(PARA, "\n\n")
-        if n + len(core) > max_chars:
-            core = core[: max(0, max_chars - n)]
-            capped = True
-        out.append(core)
-        n += len(core)
-        last = core[-1:] or last
-        pending = _level(part[len(part.rstrip(_WS)):])
+        if not capped and n:
+            # the next text, past region markers
+            k = i + 3
+            while k + 2 < len(parts) and not parts[k] and parts[k + 2] is not None:
+                k += 3
+            nxt = parts[k][:1] if k < len(parts) else ""
+            if not nxt and k + 1 < len(parts) and parts[k + 1] is not None:
+                nxt = "\ue000"
+            if last.isspace():  # right after another item's separator: no second one
+                sep = ""
+            else:
+                sep = _LEVEL_SEP[pending] or (" " if nxt and nxt not in _WS and nxt != "\ue000" else "")
+            if sep:
+                out.append(sep)
+                n += len(sep)
+                last = sep[-1]
+            pending = 0
+        positions.setdefault(int(item), n)
     text = "".join(out)
     if text[-1:].isspace() and not capped:  # no trailing white space (the separator before items at the very end)
         text = text.rstrip()
         n = len(text)
         positions = {k: min(p, n) for k, p in positions.items()}
-    return text, positions, capped
+    return text, positions, capped, regions

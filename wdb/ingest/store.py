@@ -38,8 +38,8 @@ class Writer:
             media0 = (c.execute("SELECT max(id) FROM media").fetchone()[0] or 0) + 1
             c.executemany(
                 "INSERT INTO pages (id, archive_id, record_id, url, domain, \"offset\", length, inner, captured_at, "
-                "http_status, content_type, charset, charset_source, title, lang, text, body_bytes, flags) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "http_status, content_type, charset, charset_source, title, lang, text, body_bytes, flags, regions) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(page0 + i, aid) + p for i, p in enumerate(b.pages)],
             )
             mid = {}
