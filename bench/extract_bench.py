@@ -1,12 +1,17 @@
 """Per-page costs of the extraction and of the writer, on the 129 real pages, measured in one run.
 
     python bench/extract_bench.py
+    python bench/extract_bench.py --regions   # only the page-region tables (a few seconds)
 
 Prints, per page (CPU time): the lexbor scan against the native scan; alt matching with the
 per-window matcher (find_alt) against the page-token matcher (find_alt_page), over the real alts
 and synthetic ones (a phrase of the window, upper-cased, reversed, with a foreign word), with the
 number of cases and of differences; and the writer on a growing database, with and without the
 full-text indexes and the URL lookup indexes that `wdb index` builds after ingest.
+
+--regions prints the media items by page region on the corpus (the 129 pages and every HTML response
+of the real archives), and how the images that readability keeps in each page's article body
+(its expected.html, made against http://fakehost/test/page.html) are labelled.
 """
 from __future__ import annotations
 
@@ -133,12 +138,69 @@ def writer(bodies: list[bytes]) -> None:
         print(f"  {label:45s} " + "  ".join(f"{f:.2f}" for f in figures) + "  (each of 4 quarters)")
 
 
+REGIONS = ("main", "header", "nav", "footer", "aside", "form", "menu", "unknown")
+
+
+def regions(sources: list[Path]) -> None:
+    from collections import Counter
+
+    from selectolax.lexbor import LexborHTMLParser
+
+    from wdb.html.charset import decode_html
+    from wdb.html.extract import extract
+    from wdb.html.urls import resolve
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_lazy_urls import _corpus_htmls
+
+    base = "http://fakehost/test/page.html"
+    table: dict[str, Counter] = {}
+    chars: dict[str, Counter] = {}
+    for name, html in _corpus_htmls():
+        group = "129 readability pages" if "@" not in name else "440 archive responses"
+        page = extract(html, base)
+        for it in page.items:
+            if it.region:
+                table.setdefault(group, Counter())[(it.kind, it.region)] += 1
+        ends = [s for s, _ in page.regions[1:]] + [len(page.text)]
+        for (s, r), e in zip(page.regions, ends):
+            chars.setdefault(group, Counter())[r] += e - s
+    print("\nmedia items by region (og:image, not on the rendered page, left out)")
+    print(f"{'corpus':24s} {'kind':6s} " + " ".join(f"{r:>7s}" for r in REGIONS) + "   share main")
+    for group, c in table.items():
+        for kind in ("image", "embed", "audio", "video"):
+            row = [c[(kind, r)] for r in REGIONS]
+            if sum(row):
+                print(f"{group:24s} {kind:6s} " + " ".join(f"{n:7d}" for n in row) + f"   {row[0] / sum(row):.3f}")
+    print("\ncharacters of pages.text by region")
+    for group, c in chars.items():
+        total = sum(c.values())
+        print(f"{group:31s} " + " ".join(f"{c[r]:7d}" for r in REGIONS) + f"   {c['main'] / total:.3f}")
+    got: Counter = Counter()
+    for p in sources:
+        kept = set()
+        for n in LexborHTMLParser(p.with_name("expected.html").read_text()).css("img"):
+            for v in [n.attributes.get("src") or ""] + (n.attributes.get("srcset") or "").split(","):
+                v = v.strip().split(" ")[0]
+                if v:
+                    kept.add(resolve(base, v) or v)
+        for it in extract(decode_html(p.read_bytes(), "text/html")[0], base).items:
+            if it.tag == "img" and any(u in kept for _, _, u, _ in it.urls if u):
+                got[it.region] += 1
+    total = sum(got.values())
+    print(f"\nimages inside readability's article bodies: {total}, labelled "
+          + ", ".join(f"{r} {n}" for r, n in got.most_common()) + f"; share main {got['main'] / total:.3f}")
+
+
 def main() -> None:
     from wdb.html.charset import decode_html
 
     sources = sorted(PAGES.glob("*/source.html"))
     if not sources:
         sys.exit(f"no pages under {PAGES}")
+    if "--regions" in sys.argv:
+        regions(sources)
+        return
     bodies = [p.read_bytes() for p in sources]
     htmls = [decode_html(b, "text/html")[0] for b in bodies]
     scans(htmls)

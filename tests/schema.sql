@@ -142,7 +142,7 @@ CREATE TABLE media (
     height INTEGER,
     pos INTEGER,                       -- character offset in pages.text (NULL: not in the flow)
     ctx_start INTEGER,                 -- start of the context window before (pages.text offset)
-    ctx_end INTEGER,                   -- end of the context window after
+    ctx_end INTEGER, region TEXT, placeholder INTEGER NOT NULL DEFAULT 0, render_width INTEGER, render_height INTEGER,                   -- end of the context window after
     UNIQUE (page_id, seq)
 );
 CREATE VIRTUAL TABLE media_fts USING fts5(alt, title, figcaption, content="media", content_rowid='id');
@@ -188,7 +188,7 @@ CREATE TABLE pages (
     text TEXT NOT NULL,                -- visible text in document order; media positions index it
     body_bytes INTEGER,
     flags TEXT                         -- comma list: short, capped, text_capped, truncated, ...
-);
+, regions TEXT);
 CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content="pages", content_rowid='id');
 CREATE TABLE problems (
     id INTEGER PRIMARY KEY,

@@ -40,7 +40,7 @@ def test_items_in_document_order_with_every_url_attribute():
 
 def test_text_media_text_order_is_exact():
     p = extract(PAGE, "http://ex.com/index.html")
-    assert p.text.startswith("Intro text about cats.\nA grey cat sleeping after the cat")
+    assert p.text.startswith("Intro text about cats.\n\nA grey cat sleeping after the cat")
     assert "var a" not in p.text
     cat = p.items[0]
     assert p.text[:cat.pos].endswith("A grey cat sleeping ")

@@ -1,8 +1,13 @@
 """Extraction of the 129 real corpus pages against a checked-in summary, so that a faster parser or
 a rewrite cannot silently drop items. After a deliberate change of the rules, regenerate with
-WDB_UPDATE_SUMMARY=1 and review the diff of tests/data/extraction_summary.json."""
+WDB_UPDATE_SUMMARY=1 and review the diff of tests/data/extraction_summary.json.
+
+Regenerated twice for deliberate rule changes: media elements separate the words around them; and
+(issue 12) paragraph breaks, page regions, placeholder src and lazy data-* candidates, JSON and
+template values that are not URLs."""
 import json
 import os
+from collections import Counter
 
 import pytest
 
@@ -31,7 +36,21 @@ def summarise(name: str, html: bytes) -> dict:
         "embeds": kinds.count("embed"),
         "url_attributes": len(b.media_urls),
         "alt_matches": {k: sum(1 for a in b.alt_matches if a[5] == k) for k in ("exact", "normalised", "partial")},
+        "paragraph_breaks": b.pages[0][13].count("\n\n"),
+        "regions": {r: n for r, n in sorted(Counter(m[14] or "-" for m in b.media).items())},
+        "placeholders": {str(k): n for k, n in sorted(Counter(m[15] for m in b.media).items()) if k},
+        "text_regions": text_regions(b.pages[0]),
     }
+
+
+def text_regions(row: tuple) -> dict:
+    """Characters of the text by region."""
+    text, runs = row[13], json.loads(row[16] or "[]")
+    ends = [s for s, _ in runs[1:]] + [len(text)]
+    out: Counter = Counter()
+    for (s, r), e in zip(runs, ends):
+        out[r] += e - s
+    return dict(sorted(out.items()))
 
 
 def current() -> dict:

@@ -128,3 +128,29 @@ def test_workers_zero_parses_in_process(tmp_path, monkeypatch):
     conn = open_db(tmp_path / "z.db")
     res = ingest(conn, [str(corpus("jwarc-tests/cc.warc.gz"))], workers=0, progress=False, quiet=True)
     assert res.counts["pages"] == 1 and res.ok
+
+
+def test_ingest_rows_have_the_declared_columns(tmp_path):
+    """The row builders and the writer's INSERTs share one column tuple per table (ingest/columns.py)."""
+    from wdb.ingest import columns as C
+    from wdb.ingest.extract_record import Batch, Settings, process_record
+    from wdb.warc.reader import ArchiveReader
+
+    conn = open_db(tmp_path / "c.db")
+    for table, cols in (("pages", C.PAGES), ("media", C.MEDIA), ("media_urls", C.MEDIA_URLS),
+                        ("alt_matches", C.ALT_MATCHES), ("archived_media", C.ARCHIVED_MEDIA),
+                        ("problems", C.PROBLEMS)):
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        assert set(cols) <= have, (table, set(cols) - have)
+    batch = Batch()
+    with open(corpus("node-warc-tests/books.toscrape.warc"), "rb") as f:
+        for rec in ArchiveReader(f):
+            if hasattr(rec, "headers"):
+                process_record(rec, batch, Settings())
+    assert batch.pages and batch.media and batch.alt_matches and batch.archived_media
+    # batch rows lack the ids the writer adds (pages: id, archive_id; media: id, page_id (+ local page))
+    assert {len(r) for r in batch.pages} == {len(C.PAGES) - 2}
+    assert {len(r) for r in batch.media} == {len(C.MEDIA) - 1}
+    assert {len(r) for r in batch.media_urls} == {len(C.MEDIA_URLS) + 1}
+    assert {len(r) for r in batch.alt_matches} == {len(C.ALT_MATCHES) + 1}
+    assert {len(r) for r in batch.archived_media} == {len(C.ARCHIVED_MEDIA) - 1}

@@ -11,7 +11,7 @@ from wdb.html.charset import decode_html
 from wdb.html.extract import extract, scan_lexbor, scan_native
 
 PAGES = sorted((CORPUS / "pages" / "readability" / "test-pages").glob("*/source.html"))
-FIELDS = ("text", "capped", "title", "lang", "xml_lang", "meta_lang", "base", "elements", "figures", "og")
+FIELDS = ("text", "capped", "title", "lang", "xml_lang", "meta_lang", "base", "elements", "figures", "og", "has_main", "regions")
 
 
 def test_native_scanner_is_built():
@@ -119,7 +119,7 @@ def test_edge_cases_scan_identically(html):
 
 def test_text_cap():
     html = "<p>" + "word " * 1000 + "<img src=a.jpg>" + "tail " * 10 + "</p>"
-    text, capped, *_, elements, _, _ = scan_native(html, 100)
+    text, capped, *_, elements, _, _, _, _ = scan_native(html, 100)
     assert capped and len(text) <= 100
     assert elements[0][2] == len(text)  # an item after the cap sits at the end of the text
     text, capped, *_ = scan_native(html, 10_000)
@@ -187,10 +187,13 @@ def test_random_markup_gives_well_formed_scans():
     for _ in range(3000):
         html = "".join(rng.choice(frag) for _ in range(rng.randrange(1, 120)))
         max_chars = rng.choice([5, 100, 2_000_000])
-        text, capped, title, *_, elements, figures, og = scan_native(html, max_chars)
+        text, capped, title, *_, elements, figures, og, _, regions = scan_native(html, max_chars)
         assert len(text) <= max_chars and (not capped or len(text) == max_chars)
-        for k, (tag, attrs, pos, parent, fig) in enumerate(elements):
+        for k, (tag, attrs, pos, parent, fig, region) in enumerate(elements):
             assert pos is None or 0 <= pos <= len(text)
             assert -1 <= parent < k and -1 <= fig < len(figures)
             assert all(isinstance(a, str) and isinstance(v, str) for a, v in attrs.items())
         assert all(-1 <= p < i for i, (p, _) in enumerate(figures))
+        starts = [pos for pos, _ in regions]
+        assert starts == sorted(set(starts)) and all(0 <= pos < max(len(text), 1) for pos in starts)
+        assert all(regions[k][1] != regions[k + 1][1] for k in range(len(regions) - 1))

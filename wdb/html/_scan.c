@@ -8,9 +8,16 @@
  * objects only for the elements it returns.
  *
  * scan(html, max_chars) -> (text, capped, title, lang, xml_lang, meta_lang, base, elements,
- *                           figures, og)
- *   elements: [(tag, {attr: value}, pos | None, parent element index | -1, figure index | -1)]
+ *                           figures, og, has_main, regions)
+ *   elements: [(tag, {attr: value}, pos | None, parent element index | -1, figure index | -1,
+ *               region | None)]
+ *   region: the page region of the element's open ancestors (REGION_NAMES below; None: no
+ *           labelled ancestor); has_main: an element of the page is an article/main region.
+ *   text: blocks end lines; paragraphs, headings, lists, tables, figures and <hr> are separated
+ *         by a blank line ("\n\n").
  *   figures:  [(parent figure index | -1, raw text of its first figcaption | None)]
+ *   regions:  [(position in text, region | None)]: where the region of the text changes (the first
+ *             character written under another innermost region)
  *   og:       [content of og:image metas]
  * windows(text, positions, words) -> [(lo, hi)]: word windows, as str.split / rsplit count words.
  */
@@ -27,8 +34,12 @@ typedef struct {
     Py_ssize_t n, cap;
 } Buf;
 
-static int buf_grow(Buf *b, Py_ssize_t need) {
+static int buf_grow_slow(Buf *b, Py_ssize_t need);
+static inline int buf_grow(Buf *b, Py_ssize_t need) {
     if (b->n + need <= b->cap) return 0;
+    return buf_grow_slow(b, need);
+}
+static int buf_grow_slow(Buf *b, Py_ssize_t need) {
     Py_ssize_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + need) cap *= 2;
     Py_UCS4 *p = PyMem_Realloc(b->p, cap * sizeof(Py_UCS4));
@@ -48,6 +59,7 @@ static PyObject *buf_str(Buf *b, Py_ssize_t start, Py_ssize_t len) {
 
 /* ---------------------------------------------------------------- state */
 #define MAX_ATTRS 64
+#define LCACHE 256
 #define MAX_DEPTH 1024
 #define TAG_MAX 24
 
@@ -63,12 +75,14 @@ typedef struct {
     int flags;
     int elem; /* element index or -1 */
     int fig;  /* figure index (F_FIGURE) or -1 */
+    int region; /* the region of this element and its ancestors (R_*) */
+    int kf;     /* its K_* flags */
 } Entry;
 
 typedef struct {
     PyObject *tag, *attrs;
     Py_ssize_t pos; /* -1: no marker */
-    int parent, fig;
+    int parent, fig, region;
 } Elem;
 
 typedef struct {
@@ -82,7 +96,8 @@ typedef struct {
     Py_ssize_t n;
     /* text and its white-space state */
     Buf text;
-    int pend; /* white space seen since the last character written: 0 none, 1 space, 2 newline */
+    int pend; /* white space seen since the last character written: 0 none, 1 space, 2 newline,
+                 3 paragraph break (a blank line) */
     Py_ssize_t waiting; /* element whose marker waits for the next character, or -1 */
     int capped;
     Py_ssize_t max;
@@ -98,6 +113,14 @@ typedef struct {
     Entry stack[MAX_DEPTH];
     int depth;
     int tmpl, foreign, body, hidden; /* hidden: inside <noscript>, parsed but not text */
+    /* region labels of the current tag's class, id and role attributes (R_*), and its own label */
+    int lab_class, lab_id, lab_role, seen_lab, label, has_main, kf;
+    /* the labels of class values already seen (pages repeat them): start and length in the input */
+    struct { Py_ssize_t start, len; int label; } lcache[LCACHE];
+    /* the region of the text: (position, region) where it changes, at the first character written */
+    struct Region { Py_ssize_t pos; int region; } *regs;
+    Py_ssize_t nreg, regcap;
+    int last_region;
     /* results */
     Elem *elems;
     Py_ssize_t nelems, elemcap;
@@ -130,12 +153,27 @@ static const char *const BREAKOUT[] = {
     "p", "pre", "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul",
     "var", NULL};
 static const char *const HEADNOSCRIPT[] = {"link", "meta", "style", "basefont", "bgsound", "noframes", NULL};
+/* blocks separated by a blank line: paragraphs, headings, lists, tables, figures */
+static const char *const PARA[] = {
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "blockquote", "pre", "table", "figure", "hr", NULL};
+/* the tree builder's "special" elements (those that are pushed), scope boundaries, formatting elements */
+static const char *const SPECIAL[] = {
+    "address", "applet", "article", "aside", "blockquote", "body", "button", "caption", "center", "colgroup", "dd",
+    "details", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "frameset", "h1",
+    "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "html", "iframe", "li", "listing", "main", "marquee",
+    "menu", "nav", "noembed", "noframes", "noscript", "object", "ol", "p", "plaintext", "pre", "search", "section",
+    "select", "summary", "table", "tbody", "td", "template", "textarea", "tfoot", "th", "thead", "title", "tr",
+    "ul", "xmp", NULL};
+static const char *const SCOPE[] = {
+    "applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", NULL};
+static const char *const FORMATTING[] = {
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u", NULL};
 /* elements whose end tag is optional: a new one closes an open one near the top of the stack */
 static const char *const AUTOCLOSE[] = {"p", "li", "option", "dt", "dd", "tr", "td", "th", NULL};
 
 /* every list above as one bit per tag name, looked up once per tag in a small hash table */
 enum { K_BLOCK = 1, K_VOID = 2, K_HEADISH = 4, K_BREAKOUT = 8, K_AUTOCLOSE = 16, K_COLLECT = 32,
-       K_HEADNOSCRIPT = 64 };
+       K_HEADNOSCRIPT = 64, K_PARA = 128, K_SPECIAL = 256, K_SCOPE = 512, K_FORMATTING = 1024 };
 static const char *const COLLECT[] = {"img", "image", "audio", "video", "source", "track", "iframe", "embed",
                                       "object", "a", "picture", "html", "meta", "base", NULL};
 #define TABLE 512
@@ -166,6 +204,120 @@ static int tag_flags(const char *nm, int len) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- page regions */
+/* A label per element: from its tag (header, footer, nav, aside, form, main, article, menu), else
+ * its role attribute, else the best of the words of its class names and id ("site-footer",
+ * "main-nav", "menu-item", "sidebar", ...; state classes such as "has-sidebar" or "nav-open" say
+ * nothing).  An element's region combines its parent's with its own label (combine()).
+ * wdb/html/extract.py computes the same for the lexbor scan (_region_label, _combine). */
+enum { R_NONE, R_MAIN, R_ARTICLE, R_HEADER, R_NAV, R_FOOTER, R_ASIDE, R_FORM, R_MENU, R_COUNT,
+       R_MAINTAG = 15, K_PREFIX = 16, K_STATE = 32 };
+/* R_MAIN: a class or id says so ("content", "post", ...); R_ARTICLE: <article>, or anything inside
+ * <main> or role=main (R_MAINTAG, a label only: the page's main content, whatever encloses it) */
+static const char *const REGION_NAMES[R_COUNT] = {
+    "", "main", "article", "header", "nav", "footer", "aside", "form", "menu"};
+static PyObject *REGION_OBJ[R_COUNT];
+/* among the words of one element, the first in this order wins */
+static const int RANK[R_COUNT] = {99, 7, 7, 6, 2, 5, 4, 3, 1};
+struct Keyword { const char *word; int label; };
+static const struct Keyword KEYWORDS[] = {
+    {"menu", R_MENU}, {"menus", R_MENU}, {"menubar", R_MENU}, {"megamenu", R_MENU}, {"mainmenu", R_MENU},
+    {"submenu", R_MENU}, {"menuitem", R_MENU}, {"dropdown", R_MENU},
+    {"nav", R_NAV}, {"navbar", R_NAV}, {"navigation", R_NAV}, {"topnav", R_NAV}, {"mainnav", R_NAV},
+    {"sitenav", R_NAV}, {"subnav", R_NAV}, {"breadcrumb", R_NAV}, {"breadcrumbs", R_NAV},
+    {"pagination", R_NAV}, {"pager", R_NAV},
+    {"form", R_FORM}, {"search", R_FORM}, {"searchform", R_FORM}, {"searchbox", R_FORM}, {"login", R_FORM},
+    {"newsletter", R_FORM}, {"subscribe", R_FORM}, {"signup", R_FORM},
+    {"aside", R_ASIDE}, {"sidebar", R_ASIDE}, {"widget", R_ASIDE}, {"widgets", R_ASIDE}, {"related", R_ASIDE},
+    {"sponsor", R_ASIDE}, {"sponsored", R_ASIDE}, {"promo", R_ASIDE}, {"advert", R_ASIDE},
+    {"advertisement", R_ASIDE}, {"ad", R_ASIDE}, {"ads", R_ASIDE}, {"share", R_ASIDE}, {"sharing", R_ASIDE},
+    {"social", R_ASIDE}, {"comments", R_ASIDE}, {"comment", R_ASIDE},
+    {"footer", R_FOOTER}, {"colophon", R_FOOTER}, {"copyright", R_FOOTER}, {"siteinfo", R_FOOTER},
+    {"sitefooter", R_FOOTER}, {"pagefooter", R_FOOTER},
+    {"header", R_HEADER}, {"masthead", R_HEADER}, {"siteheader", R_HEADER}, {"pageheader", R_HEADER},
+    {"topbar", R_HEADER},
+    {"main", R_MAIN}, {"content", R_MAIN}, {"article", R_MAIN}, {"post", R_MAIN}, {"entry", R_MAIN},
+    {"story", R_MAIN}, {"hentry", R_MAIN}, {"maincontent", R_MAIN}, {"articlebody", R_MAIN},
+    {"postbody", R_MAIN}, {"entrycontent", R_MAIN}, {"postcontent", R_MAIN}, {"storybody", R_MAIN},
+    {"has", K_PREFIX}, {"is", K_PREFIX}, {"no", K_PREFIX}, {"with", K_PREFIX},
+    {"open", K_STATE}, {"opened", K_STATE}, {"active", K_STATE}, {"fixed", K_STATE}, {"sticky", K_STATE},
+    {"closed", K_STATE}, {"visible", K_STATE}, {"hidden", K_STATE}, {"expanded", K_STATE},
+    {"collapsed", K_STATE}, {"enabled", K_STATE}, {"disabled", K_STATE}, {"scrolled", K_STATE},
+    {"toggled", K_STATE}, {"shown", K_STATE},
+    {NULL, 0}};
+#define KW_TABLE 256
+#define KW_MAX 32
+static struct { char word[KW_MAX]; int len; int label; } KW[KW_TABLE];
+
+static void kw_add(const char *word, int label) {
+    int len = (int)strlen(word);
+    unsigned h = tag_hash(word, len) & (KW_TABLE - 1);
+    while (KW[h].len) h = (h + 1) & (KW_TABLE - 1);
+    memcpy(KW[h].word, word, len);
+    KW[h].len = len;
+    KW[h].label = label;
+}
+static int kw_find(const char *w, int len) {
+    if (len < 2 || len > 13) return 0; /* the keywords' lengths */
+    unsigned h = tag_hash(w, len) & (KW_TABLE - 1);
+    while (KW[h].len) {
+        if (KW[h].len == len && memcmp(KW[h].word, w, len) == 0) return KW[h].label;
+        h = (h + 1) & (KW_TABLE - 1);
+    }
+    return 0;
+}
+static inline int better(int a, int b) { /* the label of higher rank of two (0: none) */
+    if (!a) return b;
+    if (!b) return a;
+    return RANK[b] < RANK[a] ? b : a;
+}
+/* the label of one class name (or id) from the labels of its words (labs[0..ntok)) and of all its
+ * words run together (all, alllen) */
+static int name_label(const int *labs, int ntok, const char *all, int alllen) {
+    if (!ntok || labs[0] == K_PREFIX || labs[ntok - 1] == K_STATE) return 0;
+    int best = 0;
+    for (int t = 0; t < ntok; t++)
+        if (labs[t] > 0 && labs[t] < R_COUNT) best = better(best, labs[t]);
+    if (ntok > 1 && alllen < KW_MAX) {
+        int l = kw_find(all, alllen);
+        if (l > 0 && l < R_COUNT) best = better(best, l);
+    }
+    return best;
+}
+static int tag_label(const char *nm, int len) {
+    if (NAME_IS(nm, len, "header")) return R_HEADER;
+    if (NAME_IS(nm, len, "footer")) return R_FOOTER;
+    if (NAME_IS(nm, len, "nav")) return R_NAV;
+    if (NAME_IS(nm, len, "aside")) return R_ASIDE;
+    if (NAME_IS(nm, len, "form")) return R_FORM;
+    if (NAME_IS(nm, len, "main")) return R_MAINTAG;
+    if (NAME_IS(nm, len, "article")) return R_ARTICLE;
+    if (NAME_IS(nm, len, "menu")) return R_MENU;
+    return 0;
+}
+/* role="...": its first word */
+static int role_label(const char *w, int len) {
+    if (NAME_IS(w, len, "banner")) return R_HEADER;
+    if (NAME_IS(w, len, "navigation")) return R_NAV;
+    if (NAME_IS(w, len, "contentinfo")) return R_FOOTER;
+    if (NAME_IS(w, len, "complementary")) return R_ASIDE;
+    if (NAME_IS(w, len, "search") || NAME_IS(w, len, "form")) return R_FORM;
+    if (NAME_IS(w, len, "main")) return R_MAINTAG;
+    if (NAME_IS(w, len, "article")) return R_ARTICLE;
+    if (NAME_IS(w, len, "menu") || NAME_IS(w, len, "menubar")) return R_MENU;
+    return 0;
+}
+/* the region of an element from its parent's region and its own label */
+static inline int combine(int parent, int label) {
+    if (!label) return parent;
+    if (label == R_MAINTAG) return R_ARTICLE; /* boilerplate around <main> was mislabelled */
+    if (label == R_MAIN || label == R_ARTICLE) /* main content never relabels boilerplate around it */
+        return parent == R_NONE || parent == R_MAIN ? label : parent;
+    if ((label == R_HEADER || label == R_FOOTER) && parent == R_ARTICLE)
+        return parent; /* an article's own header or footer */
+    return label;
+}
+
 /* interned tag names */
 static PyObject *T_IMG, *T_AUDIO, *T_VIDEO, *T_SOURCE, *T_TRACK, *T_IFRAME, *T_EMBED, *T_OBJECT, *T_A,
     *T_PICTURE;
@@ -188,6 +340,30 @@ static inline void resolve_waiting(S *s, Py_UCS4 next) {
     e->pos = s->text.n;
 }
 
+/* the separator for white space of level pend (1 space, 2 newline, 3 blank line), as far as the cap allows */
+static inline void put_sep(S *s, int pend) {
+    int k = pend == 3 ? 2 : 1;
+    Py_UCS4 c = pend == 1 ? ' ' : '\n';
+    for (int t = 0; t < k; t++) {
+        if (s->text.n >= s->max) {
+            s->capped = 1;
+            return;
+        }
+        buf_put(&s->text, c);
+    }
+}
+
+/* the text region changes here: the first character written under another region */
+static int grow_array(void **p, Py_ssize_t n, Py_ssize_t *cap, size_t size, Py_ssize_t first);
+static int note_region_at(S *s, int r, Py_ssize_t pos) {
+    if (grow_array((void **)&s->regs, s->nreg, &s->regcap, sizeof(struct Region), 64) < 0) return -1;
+    s->regs[s->nreg].pos = pos;
+    s->regs[s->nreg++].region = r;
+    s->last_region = r;
+    return 0;
+}
+static inline int top_region(S *s) { return s->depth ? s->stack[s->depth - 1].region : R_NONE; }
+
 /* one character of visible text (after character references and newline normalisation) */
 static void pop_to(S *s, int d);
 
@@ -198,7 +374,7 @@ static inline int emit(S *s, Py_UCS4 c) {
     }
     if (s->tmpl || s->hidden) return 0;
     if (c == 0) return 0;
-    if (c == 0xE000 || c == 0xE001) c = ' ';
+    if (c >= 0xE000 && c <= 0xE004) c = ' '; /* the lexbor scan's in-band markers */
     if (s->capturing && buf_put(&s->cap, c) < 0) return -1;
     if (s->titling && buf_put(&s->title, c) < 0) return -1;
     if (is_space(c)) {
@@ -211,11 +387,8 @@ static inline int emit(S *s, Py_UCS4 c) {
     if (s->waiting >= 0) {
         resolve_waiting(s, c);
     } else if (s->pend && s->text.n && !is_space(s->text.p[s->text.n - 1]) && !s->capped) {
-        if (s->text.n >= s->max) {
-            s->capped = 1;
-        } else if (buf_put(&s->text, s->pend == 2 ? '\n' : ' ') < 0) {
-            return -1;
-        }
+        put_sep(s, s->pend);
+        if (PyErr_Occurred()) return -1;
     }
     s->pend = 0;
     if (s->capped) return 0;
@@ -223,6 +396,7 @@ static inline int emit(S *s, Py_UCS4 c) {
         s->capped = 1;
         return 0;
     }
+    if (top_region(s) != s->last_region && note_region_at(s, top_region(s), s->text.n) < 0) return -1;
     return buf_put(&s->text, c);
 }
 
@@ -238,16 +412,23 @@ static void marker(S *s, Py_ssize_t k) {
     if (s->pend) {
         if (is_space(s->text.p[s->text.n - 1])) {
             /* right after another item's separator: no second one */
-        } else if (s->text.n >= s->max) {
-            s->capped = 1;
         } else {
-            buf_put(&s->text, s->pend == 2 ? '\n' : ' ');
+            put_sep(s, s->pend);
         }
         s->pend = 0;
         s->elems[k].pos = s->text.n;
         return;
     }
     s->waiting = k;
+}
+
+/* a paragraph break: a line break in captions, a blank line in the text */
+static int para(S *s) {
+    if (emit(s, '\n') < 0) return -1;
+    if (s->tmpl || s->hidden) return 0;
+    s->pend = 3;
+    if (s->capturing && buf_put(&s->cap, '\n') < 0) return -1;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- character references */
@@ -290,6 +471,7 @@ static int new_elem(S *s, PyObject *tag, PyObject *attrs, int parent) {
     e->pos = -1;
     e->parent = parent;
     e->fig = innermost_figure(s);
+    e->region = s->depth ? s->stack[s->depth - 1].region : R_NONE;
     return (int)s->nelems++;
 }
 
@@ -405,6 +587,10 @@ static void push(S *s, const char *nm, int len, int flags, int elem, int fig) {
     e->flags = flags;
     e->elem = elem;
     e->fig = fig;
+    e->kf = s->kf;
+    int parent = s->depth > 1 ? s->stack[s->depth - 2].region : R_NONE;
+    e->region = s->tmpl ? parent : combine(parent, s->label);
+    if (e->region == R_ARTICLE && !s->tmpl) s->has_main = 1;
     if (flags & F_TEMPLATE) s->tmpl++;
     if (flags & F_FOREIGN) s->foreign++;
     if (flags & F_HIDDEN) s->hidden++;
@@ -415,6 +601,60 @@ static int find_open(S *s, const char *nm, int len, int limit) {
     int l = len < TAG_MAX ? len : TAG_MAX - 1;
     for (int d = s->depth - 1; d >= lo; d--)
         if (s->stack[d].nlen == len && memcmp(s->stack[d].name, nm, l) == 0) return d;
+    return -1;
+}
+
+/* the open element an end tag closes, or -1 when the tree builder ignores it: a special element is
+ * closed only within its scope (a list item within its list, nothing across a table cell); any other
+ * element only above the nearest special one; a formatting element whose content holds a special
+ * one is left open (the adoption agency keeps that content where it is) */
+static int find_end(S *s, const char *nm, int len, int kf) {
+    if (s->foreign) return find_open(s, nm, len, 0);
+    int li = NAME_IS(nm, len, "li"), p = NAME_IS(nm, len, "p");
+    int special_between = 0;
+    for (int d = s->depth - 1; d >= 0; d--) {
+        Entry *e = &s->stack[d];
+        if (e->nlen == len && len < TAG_MAX && memcmp(e->name, nm, len) == 0)
+            return (kf & K_FORMATTING) && special_between ? -1 : d;
+        int ef = e->kf;
+        if (kf & K_SPECIAL) {
+            if (ef & K_SCOPE) return -1;
+            if (li && (NAME_IS(e->name, e->nlen, "ul") || NAME_IS(e->name, e->nlen, "ol"))) return -1;
+            if (p && NAME_IS(e->name, e->nlen, "button")) return -1;
+        } else if (ef & K_SPECIAL) {
+            if (!(kf & K_FORMATTING)) return -1;
+            special_between = 1;
+        }
+    }
+    return -1;
+}
+
+/* the open list item a new <li> (or <dd>/<dt>) closes: above the nearest special element other
+ * than address, div and p (a nested list keeps its parent's item open) */
+static int find_item(S *s, const char *nm, int len) {
+    int dl = !NAME_IS(nm, len, "li");
+    for (int d = s->depth - 1; d >= 0; d--) {
+        Entry *e = &s->stack[d];
+        if (dl ? NAME_IS(e->name, e->nlen, "dd") || NAME_IS(e->name, e->nlen, "dt") : NAME_IS(e->name, e->nlen, "li"))
+            return d;
+        if ((e->kf & K_SPECIAL) && !NAME_IS(e->name, e->nlen, "address") &&
+            !NAME_IS(e->name, e->nlen, "div") && !NAME_IS(e->name, e->nlen, "p"))
+            return -1;
+    }
+    return -1;
+}
+
+/* where a new cell (row: a new row) goes: the depth to pop to (above the open row, or above the
+ * table or its section), or -1 when no table is open (the tag is ignored) */
+static int find_row_context(S *s, int row) {
+    for (int d = s->depth - 1; d >= 0; d--) {
+        Entry *e = &s->stack[d];
+        if (!row && NAME_IS(e->name, e->nlen, "tr")) return d + 1;
+        if (NAME_IS(e->name, e->nlen, "table") || NAME_IS(e->name, e->nlen, "tbody") ||
+            NAME_IS(e->name, e->nlen, "thead") || NAME_IS(e->name, e->nlen, "tfoot"))
+            return d + 1;
+        if (NAME_IS(e->name, e->nlen, "template")) return -1;
+    }
     return -1;
 }
 
@@ -464,6 +704,7 @@ static void state_free(S *s) {
     PyMem_Free(s->elems);
     for (Py_ssize_t f = 0; f < s->nfigs; f++) Py_XDECREF(s->figs[f].caption);
     PyMem_Free(s->figs);
+    PyMem_Free(s->regs);
     Py_XDECREF(s->og);
     Py_XDECREF(s->title_obj);
     Py_XDECREF(s->lang);
@@ -512,6 +753,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     s->n = n;
     s->max = max_chars;
     s->waiting = -1;
+    s->last_region = -1;
     s->og = PyList_New(0);
     PyObject *result = NULL;
     if (!s->og) goto done;
@@ -519,6 +761,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if (r < 0 || PyErr_Occurred()) goto done;
     if (s->waiting >= 0) resolve_waiting(s, 0);
     while (s->depth) pop_entry(s);
+    /* no trailing white space (the separator written before items at the very end) */
+    while (!s->capped && s->text.n && is_space(s->text.p[s->text.n - 1])) s->text.n--;
+    for (Py_ssize_t e = 0; e < s->nelems; e++)
+        if (s->elems[e].pos > s->text.n) s->elems[e].pos = s->text.n;
     if (PyErr_Occurred()) goto done;
     {
         PyObject *elems = PyList_New(s->nelems);
@@ -526,7 +772,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         for (Py_ssize_t e = 0; e < s->nelems; e++) {
             Elem *el = &s->elems[e];
             PyObject *pos = el->pos >= 0 ? PyLong_FromSsize_t(el->pos) : (Py_INCREF(Py_None), Py_None);
-            PyObject *t = Py_BuildValue("(OOOii)", el->tag, el->attrs, pos, el->parent, el->fig);
+            PyObject *region = el->region ? REGION_OBJ[el->region] : Py_None;
+            PyObject *t = Py_BuildValue("(OOOiiO)", el->tag, el->attrs, pos, el->parent, el->fig, region);
             Py_XDECREF(pos);
             if (!t) { Py_DECREF(elems); goto done; }
             PyList_SET_ITEM(elems, e, t);
@@ -539,11 +786,19 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             if (!t) { Py_DECREF(elems); Py_DECREF(figs); goto done; }
             PyList_SET_ITEM(figs, f, t);
         }
+        PyObject *regs = PyList_New(s->nreg);
+        if (!regs) { Py_DECREF(elems); Py_DECREF(figs); goto done; }
+        for (Py_ssize_t r = 0; r < s->nreg; r++) {
+            int g = s->regs[r].region;
+            PyObject *t = Py_BuildValue("(nO)", s->regs[r].pos, g ? REGION_OBJ[g] : Py_None);
+            if (!t) { Py_DECREF(elems); Py_DECREF(figs); Py_DECREF(regs); goto done; }
+            PyList_SET_ITEM(regs, r, t);
+        }
         PyObject *text = buf_str(&s->text, 0, s->text.n);
-        if (!text) { Py_DECREF(elems); Py_DECREF(figs); goto done; }
-        result = Py_BuildValue("(NONNNNNNNO)", text, s->capped ? Py_True : Py_False, opt(s->title_obj),
+        if (!text) { Py_DECREF(elems); Py_DECREF(figs); Py_DECREF(regs); goto done; }
+        result = Py_BuildValue("(NONNNNNNNOON)", text, s->capped ? Py_True : Py_False, opt(s->title_obj),
                                opt(s->lang), opt(s->xml_lang), opt(s->meta_lang), opt(s->base), elems, figs,
-                               s->og);
+                               s->og, s->has_main ? Py_True : Py_False, regs);
     }
 done:
     PyMem_Free(copy);
@@ -707,5 +962,11 @@ PyMODINIT_FUNC PyInit__scan(void) {
     tag_add(AUTOCLOSE, K_AUTOCLOSE);
     tag_add(COLLECT, K_COLLECT);
     tag_add(HEADNOSCRIPT, K_HEADNOSCRIPT);
+    tag_add(PARA, K_PARA);
+    tag_add(SPECIAL, K_SPECIAL);
+    tag_add(SCOPE, K_SCOPE);
+    tag_add(FORMATTING, K_FORMATTING);
+    for (const struct Keyword *w = KEYWORDS; w->word; w++) kw_add(w->word, w->label);
+    for (int r = 0; r < R_COUNT; r++) INTERN(REGION_OBJ[r], REGION_NAMES[r]);
     return PyModule_Create(&module);
 }

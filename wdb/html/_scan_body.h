@@ -17,23 +17,24 @@ static inline Py_ssize_t FN(find)(const CH *u, Py_ssize_t k, Py_ssize_t n, CH c)
 static int FN(text_run)(S *s, Py_ssize_t i, Py_ssize_t e) {
     const CH *u = (const CH *)s->u;
     if (s->tmpl || s->hidden || s->capturing || s->titling || s->waiting >= 0 || s->capped ||
-        s->text.n + 2 * (e - i) >= s->max) {
+        s->text.n + 2 * (e - i) + 2 >= s->max) {
         for (; i < e; i++)
             if (emit(s, u[i]) < 0) return -1;
         return 0;
     }
-    if (buf_grow(&s->text, 2 * (e - i)) < 0) return -1;
+    if (buf_grow(&s->text, 2 * (e - i) + 2) < 0) return -1; /* a blank line and a character: 3 */
     Py_UCS4 *out = s->text.p;
     Py_ssize_t n = s->text.n;
     int pend = s->pend, body = s->body;
+    int region = top_region(s); /* no tag in a run: one region */
     for (; i < e; i++) {
         Py_UCS4 c = u[i];
         if (c == ' ' || c == '\n' || c == '\t') {
-            if (c == '\n') pend = 2;
+            if (c == '\n') { if (pend < 2) pend = 2; }
             else if (!pend) pend = 1;
             continue;
         }
-        if (c < 0x20 || (c >= 0x80 && (is_space(c) || c == 0xE000 || c == 0xE001))) {
+        if (c < 0x20 || (c >= 0x80 && (is_space(c) || (c >= 0xE000 && c <= 0xE004)))) {
             s->text.n = n;
             s->pend = pend;
             s->body = body;
@@ -46,9 +47,13 @@ static int FN(text_run)(S *s, Py_ssize_t i, Py_ssize_t e) {
         }
         body = 1;
         if (pend) {
-            if (n && !is_space(out[n - 1])) out[n++] = pend == 2 ? '\n' : ' ';
+            if (n && !is_space(out[n - 1])) {
+                if (pend == 3) out[n++] = '\n';
+                out[n++] = pend == 1 ? ' ' : '\n';
+            }
             pend = 0;
         }
+        if (region != s->last_region && note_region_at(s, region, n) < 0) return -1;
         out[n++] = c;
     }
     s->text.n = n;
@@ -118,6 +123,88 @@ static Py_ssize_t FN(charref)(const CH *u, Py_ssize_t n, Py_ssize_t i, int in_at
     return i + 1;
 }
 
+/* ---------------------------------------------------------------- region labels */
+/* the best label of the class names (or the id) in u[vs:ve]: white-space separated names, each cut
+ * into its ASCII letter/digit words */
+static int FN(names_label)(const CH *u, Py_ssize_t vs, Py_ssize_t ve) {
+    int best = 0, main = 0;
+    Py_ssize_t k = vs;
+    while (k < ve) {
+        while (k < ve && is_ws(u[k])) k++;
+        if (k >= ve) break;
+        char tok[KW_MAX], all[KW_MAX];
+        int labs[16], ntok = 0, tl = 0, total = 0, alllen = 0, over = 0;
+        for (;;) {
+            Py_UCS4 c = k < ve ? u[k] : ' ';
+            if (c < 128 && is_alnum(c)) {
+                char l = lower(c);
+                if (tl < KW_MAX) tok[tl] = l;
+                tl++;
+                if (alllen < KW_MAX) all[alllen] = l;
+                alllen++;
+                total++;
+                k++;
+                continue;
+            }
+            if (tl) { /* a word ends */
+                if (ntok >= 16) over = 1;
+                else labs[ntok++] = tl < KW_MAX ? kw_find(tok, tl) : 0;
+                tl = 0;
+            }
+            if (k >= ve || is_ws(c)) break;
+            k++;
+        }
+        if (over || total > 127 || !ntok) continue; /* a long name: no keyword */
+        int l = name_label(labs, ntok, all, alllen);
+        if (l == R_MAIN) main = 1;
+        else best = better(best, l);
+    }
+    /* content and boilerplate words in different names ("content-site one-sidebar") describe the
+     * layout of a wrapper, not a region */
+    return main ? (best ? 0 : R_MAIN) : best;
+}
+
+/* class, id and role: the first of each name (as the tree builder keeps duplicates) */
+static void FN(label_attr)(S *s, Py_ssize_t ns, Py_ssize_t ne, Py_ssize_t vs, Py_ssize_t ve) {
+    const CH *u = (const CH *)s->u;
+    char nm[6];
+    int len = (int)(ne - ns);
+    for (int t = 0; t < len; t++) nm[t] = lower(u[ns + t]);
+    if (NAME_IS(nm, len, "class")) {
+        if (s->seen_lab & 1) return;
+        s->seen_lab |= 1;
+        Py_ssize_t n = ve - vs;
+        if (n <= 0) { s->lab_class = 0; return; }
+        unsigned h = 2166136261u;
+        for (Py_ssize_t t = vs; t < ve; t++) h = (h ^ (unsigned)u[t]) * 16777619u;
+        h = (h ^ (unsigned)n) & (LCACHE - 1);
+        if (s->lcache[h].len == n && memcmp(u + s->lcache[h].start, u + vs, n * sizeof(CH)) == 0) {
+            s->lab_class = s->lcache[h].label;
+            return;
+        }
+        s->lab_class = FN(names_label)(u, vs, ve);
+        s->lcache[h].start = vs;
+        s->lcache[h].len = n;
+        s->lcache[h].label = s->lab_class;
+    } else if (NAME_IS(nm, len, "id")) {
+        if (s->seen_lab & 2) return;
+        s->seen_lab |= 2;
+        s->lab_id = FN(names_label)(u, vs, ve);
+    } else if (NAME_IS(nm, len, "role")) {
+        if (s->seen_lab & 4) return;
+        s->seen_lab |= 4;
+        Py_ssize_t k = vs;
+        while (k < ve && is_ws(u[k])) k++;
+        char w[16];
+        int wl = 0;
+        for (; k < ve && !is_ws(u[k]); k++) {
+            if (wl >= 15) { wl = 0; break; }
+            w[wl++] = lower(u[k]);
+        }
+        s->lab_role = wl ? role_label(w, wl) : 0;
+    }
+}
+
 /* ---------------------------------------------------------------- tokenizer */
 /* Parse attributes from u[k] to the end of the tag; collect: keep names and decoded values.
  * Returns the index after '>', or n at the end of input (*eof set). */
@@ -126,6 +213,7 @@ static Py_ssize_t FN(tag_attrs)(S *s, Py_ssize_t k, int collect, int *selfclosin
     Py_ssize_t n = s->n;
     s->nattrs = 0;
     s->vals.n = 0;
+    s->lab_class = s->lab_id = s->lab_role = s->seen_lab = 0;
     *selfclosing = 0;
     *eof = 0;
     for (;;) {
@@ -160,7 +248,10 @@ static Py_ssize_t FN(tag_attrs)(S *s, Py_ssize_t k, int collect, int *selfclosin
                 has = 1;
             }
         }
-        if (!collect || s->nattrs >= MAX_ATTRS) continue;
+        if (collect & 2 && ne - ns >= 2 && ne - ns <= 5 &&
+            ((u[ns] | 32) == 'c' || (u[ns] | 32) == 'i' || (u[ns] | 32) == 'r'))
+            FN(label_attr)(s, ns, ne, has ? vs : 0, has ? ve : 0);
+        if (!(collect & 1) || s->nattrs >= MAX_ATTRS) continue;
         Attr *at = &s->attrs[s->nattrs];
         Py_ssize_t mark = s->vals.n;
         at->nstart = mark;
@@ -185,7 +276,7 @@ static Py_ssize_t FN(tag_attrs)(S *s, Py_ssize_t k, int collect, int *selfclosin
                 } else {
                     /* U+E000/U+E001 are the lexbor scan's in-band markers: both scans blank them */
                     Py_UCS4 c = u[t];
-                    c = c == 0 ? 0xFFFD : (c == 0xE000 || c == 0xE001) ? ' ' : c;
+                    c = c == 0 ? 0xFFFD : (c >= 0xE000 && c <= 0xE004) ? ' ' : c;
                     if (buf_put(&s->vals, c) < 0) return -1;
                     t++;
                 }
@@ -308,9 +399,14 @@ static Py_ssize_t FN(lt)(S *s, Py_ssize_t i) {
         int len = 0;
         for (; k < n && !is_ws(u[k]) && u[k] != '/' && u[k] != '>'; k++, len++)
             if (len < TAG_MAX - 1) nm[len] = lower(u[k]);
-        Py_ssize_t after = FN(skip_tag)(s, k);
-        int d = find_open(s, nm, len, 0);
+        int sc, eof;
+        Py_ssize_t after = FN(tag_attrs)(s, k, 0, &sc, &eof);
+        if (after < 0) return -1;
+        int ekf = len < TAG_MAX ? tag_flags(nm, len) : 0;
+        int d = len < TAG_MAX ? find_end(s, nm, len, ekf) : -1;
         if (d >= 0) pop_to(s, d);
+        if (!eof && (ekf & K_BLOCK) && emit(s, '\n') < 0) return -1; /* a block's end ends its line */
+        if (!eof && (ekf & K_PARA) && para(s) < 0) return -1;
         return after;
     }
     if (!is_alpha(c)) { emit(s, '<'); return j; }
@@ -347,12 +443,22 @@ static Py_ssize_t FN(text_element)(S *s, Py_ssize_t k, const char *nm, int len, 
 
 static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
     int kf = tag_flags(nm, len);
+    s->kf = kf;
     int collect = kf & K_COLLECT;
     int sc, eof;
-    Py_ssize_t k = FN(tag_attrs)(s, *kp, collect, &sc, &eof);
+    /* 1: keep the attributes; 2: read the region words (only elements that can have children) */
+    int words = ((kf & K_VOID) && !s->foreign) || s->tmpl ? 0 : 2;
+    Py_ssize_t k = FN(tag_attrs)(s, *kp, (collect ? 1 : 0) | words, &sc, &eof);
     if (k < 0) return -1;
     *kp = k;
     if (eof) return 0; /* a tag cut off by the end of input is dropped */
+    if (NAME_IS(nm, len, "html") || NAME_IS(nm, len, "body")) {
+        s->label = 0;
+    } else {
+        s->label = tag_label(nm, len);
+        if (!s->label) s->label = s->lab_role;
+        if (!s->label) s->label = better(s->lab_class, s->lab_id);
+    }
     if (s->foreign) {
         if (kf & K_BREAKOUT) {
             while (s->foreign && s->depth) pop_entry(s);
@@ -389,8 +495,17 @@ static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
     }
     if (!s->body && !(kf & K_HEADISH)) s->body = 1;
     /* optional end tags */
+    int cell = 0; /* a table cell or row: only inside a table (elsewhere the tree builder ignores the tag) */
     if (kf & K_AUTOCLOSE) {
-        int d = find_open(s, nm, len, 4);
+        int d;
+        if (NAME_IS(nm, len, "li") || NAME_IS(nm, len, "dd") || NAME_IS(nm, len, "dt")) {
+            d = find_item(s, nm, len);
+        } else if (NAME_IS(nm, len, "td") || NAME_IS(nm, len, "th") || NAME_IS(nm, len, "tr")) {
+            cell = find_row_context(s, nm[1] == 'r');
+            d = cell > 0 ? cell : -1;
+        } else {
+            d = find_open(s, nm, len, 4);
+        }
         if (d >= 0) pop_to(s, d);
     }
     int block = kf & K_BLOCK;
@@ -399,6 +514,7 @@ static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
             !NAME_IS(nm, len, "br"))
             pop_to(s, s->depth - 1);
         if (emit(s, '\n') < 0) return -1;
+        if ((kf & K_PARA) && para(s) < 0) return -1;
     }
     int parent = s->depth ? s->stack[s->depth - 1].elem : -1;
     int tm = s->tmpl;
@@ -520,7 +636,7 @@ static int FN(start_tag)(S *s, const char *nm, int len, Py_ssize_t *kp) {
         push(s, nm, len, flags, -1, -1);
         return 0;
     }
-    if (!(kf & K_VOID)) push(s, nm, len, 0, -1, -1);
+    if (!(kf & K_VOID) && cell >= 0) push(s, nm, len, 0, -1, -1);
     return 0;
 }
 

@@ -11,11 +11,12 @@ items: URL resolution, srcset, lazy-loading attributes, captions.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .urls import parse_srcset, resolve, srcset_weight
+from .urls import looks_like_url, parse_srcset, resolve, srcset_weight, url_in_json
 
 MEDIA_SELECTOR = "img, audio, video, source, track, iframe, embed, object, a[href]"
 BLOCK_TAGS = (
@@ -26,6 +27,21 @@ BLOCK_TAGS = (
 # same effect as inserting DOM nodes, without a Python call per element
 # (the leading character class is a cheap first test before the alternation)
 _BLOCK = re.compile(r"<(?=[PpDdBbLlHhTtSsAaFfMmUuOoCc])(?=(?:" + BLOCK_TAGS + r")[\s/>])", re.IGNORECASE)
+# paragraphs, headings, lists, tables, figures and <hr> are set off by a blank line: a private-use
+# character on a line of its own before their start tags and after their end tags (after, so that
+# it is never foster-parented out of a table)
+PARA_TAGS = "p|h[1-6]|ul|ol|dl|blockquote|pre|table|figure|hr"
+_PARA_START = re.compile(r"<(?=[PpHhUuOoDdBbTtFf])(?=(?:" + PARA_TAGS + r")[\s/>])", re.IGNORECASE)
+_PARA_END = re.compile(r"(</(?:" + PARA_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
+_PARA_RUN = re.compile("\n?(?:\ue002\n?)+")
+_MARKERS = re.compile("[\ue000-\ue004]")  # the lexbor scan's in-band markers, blanked in its input
+_ALL_MARKS = re.compile("\ue000(\\d+)\ue001|\ue003(\\d+)\ue004")
+# elements the native scanner never holds open (void, raw text): their content has no region of its own
+_NO_REGION = frozenset("area base br col embed hr img input link meta source track wbr param keygen basefont bgsound "
+                       "frame script style title textarea xmp iframe noembed noframes plaintext template".split())
+# a block's end tag ends its line too ("<div>a</div>b" is two lines)
+_BLOCK_END = re.compile(r"(</(?=[PpDdBbLlHhTtSsAaFfMmUuOoCc])(?:" + BLOCK_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
+PARA = "\ue002"
 STRIP_TAGS = ["script", "style", "noscript", "template", "head"]
 LAZY_ATTRS = (
     "data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
@@ -33,6 +49,7 @@ LAZY_ATTRS = (
 )
 _LAZY = frozenset(LAZY_ATTRS)
 LAZY_SRCSET = ("srcset", "data-srcset", "data-lazy-srcset")
+_LAZY_SRCSET = frozenset(LAZY_SRCSET)
 EXT_KIND = {}
 for _e in "jpg jpeg png gif webp avif bmp tif tiff svg jfif heic".split():
     EXT_KIND[_e] = "image"
@@ -41,7 +58,6 @@ for _e in "mp3 ogg oga wav flac m4a aac opus wma mid midi ra ram aif aiff".split
 for _e in "mp4 webm mov avi mkv m4v flv ogv wmv mpg mpeg 3gp".split():
     EXT_KIND[_e] = "video"
 _EXT = re.compile(r"\.([a-z0-9]{2,5})(?:[?#]|$)")
-_MARK = re.compile("\ue000(\\d+)\ue001")
 MARKED = ("img", "audio", "video", "iframe", "embed", "object", "a")  # elements with a text position
 OG_SELECTOR = 'meta[property="og:image"], meta[property="og:image:url"], meta[name="og:image"]'
 TAG_KIND = {"img": "image", "audio": "audio", "video": "video", "iframe": "embed",
@@ -62,6 +78,10 @@ class Item:
     height: int | None = None
     urls: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
     # (attribute, raw value, resolved URL or None, srcset descriptor)
+    region: str | None = None  # main | header | nav | footer | aside | form | menu | unknown (None: og:image)
+    placeholder: int = 0  # 1: placeholder src replaced by a real candidate; 2: only a placeholder
+    render_width: int | None = None  # inline CSS px, else the width/height attributes
+    render_height: int | None = None
 
 
 @dataclass
@@ -72,9 +92,18 @@ class Page:
     items: list[Item]
     skipped_urls: int  # non-http(s) or broken URLs seen on media elements
     text_capped: bool = False
+    regions: list[tuple[int, str]] = field(default_factory=list)  # (start, region) of each run of the text
 
 
 _LEADING_INT = re.compile(r"\s*(\d{1,6})")
+_CSS_WIDTH = re.compile(r"(?<![-\w])width\s*:\s*(\d{1,6}(?:\.\d+)?)px", re.IGNORECASE)
+_CSS_HEIGHT = re.compile(r"(?<![-\w])height\s*:\s*(\d{1,6}(?:\.\d+)?)px", re.IGNORECASE)
+# a spacer by its file name: a placeholder word, or a one-word .gif/.png such as grey.gif or t.gif
+_PLACEHOLDER_NAME = re.compile(
+    r"(?:^|[^a-z])(?:spacer|blank|pixel|transparent|placeholder|lazy|lazyload|loading|loader|spinner|1x1)(?:[^a-z]|$)"
+    r"|^(?:grey|gray|clear|cleardot|dot|trans|px|empty|s|t|x|b)\.(?:gif|png)$")
+_PLACEHOLDER_WORDS = ("spacer", "blank", "pixel", "transparent", "placeholder", "lazy", "loading", "loader", "spinner",
+                      "1x1", ".gif", ".png")  # a cheap test before the expression
 
 
 def _int(v: str | None) -> int | None:
@@ -100,15 +129,125 @@ def _ext_kind(href: str | None) -> str | None:
     return EXT_KIND.get(m.group(1)) if m else None
 
 
+# ---------------------------------------------------------------- page regions
+# The same labels as wdb/html/_scan.c ("page regions"): from the tag, else role, else the words of
+# the class names and id; combined from the outermost ancestor inwards.
+R_NONE, R_MAIN, R_ARTICLE, R_HEADER, R_NAV, R_FOOTER, R_ASIDE, R_FORM, R_MENU = range(9)
+R_MAINTAG = 15  # <main>, role=main: a label only (the region inside is R_ARTICLE, whatever encloses it)
+REGION_NAMES = ("", "main", "article", "header", "nav", "footer", "aside", "form", "menu")
+_RANK = (99, 7, 7, 6, 2, 5, 4, 3, 1)
+_PREFIX, _STATE = 16, 32
+_KEYWORDS = {}
+for _label, _words in (
+        (R_MENU, "menu menus menubar megamenu mainmenu submenu menuitem dropdown"),
+        (R_NAV, "nav navbar navigation topnav mainnav sitenav subnav breadcrumb breadcrumbs pagination pager"),
+        (R_FORM, "form search searchform searchbox login newsletter subscribe signup"),
+        (R_ASIDE, "aside sidebar widget widgets related sponsor sponsored promo advert advertisement ad ads "
+                  "share sharing social comments comment"),
+        (R_FOOTER, "footer colophon copyright siteinfo sitefooter pagefooter"),
+        (R_HEADER, "header masthead siteheader pageheader topbar"),
+        (R_MAIN, "main content article post entry story hentry maincontent articlebody postbody entrycontent "
+                 "postcontent storybody"),
+        (_PREFIX, "has is no with"),
+        (_STATE, "open opened active fixed sticky closed visible hidden expanded collapsed enabled disabled "
+                 "scrolled toggled shown")):
+    for _w in _words.split():
+        _KEYWORDS[_w] = _label
+_TAG_LABEL = {"header": R_HEADER, "footer": R_FOOTER, "nav": R_NAV, "aside": R_ASIDE, "form": R_FORM,
+              "main": R_MAINTAG, "article": R_ARTICLE, "menu": R_MENU}
+_ROLE_LABEL = {"banner": R_HEADER, "navigation": R_NAV, "contentinfo": R_FOOTER, "complementary": R_ASIDE,
+               "search": R_FORM, "form": R_FORM, "main": R_MAINTAG, "article": R_ARTICLE, "menu": R_MENU,
+               "menubar": R_MENU}
+_NAMES = re.compile(r"[^ \t\n\f\r]+")
+_NAME_WORDS = re.compile(r"[A-Za-z0-9]+")
+
+
+def _better(a: int, b: int) -> int:
+    if not a:
+        return b
+    if not b:
+        return a
+    return b if _RANK[b] < _RANK[a] else a
+
+
+def _names_label(value: str | None) -> int:
+    """The best label of the white-space separated class names (or id) in value."""
+    best = main = 0
+    for name in _NAMES.findall(value or ""):
+        words = _NAME_WORDS.findall(name)
+        if not words or len(words) > 16 or sum(map(len, words)) > 127:
+            continue
+        words = [w.lower() for w in words]
+        if _KEYWORDS.get(words[0]) == _PREFIX or _KEYWORDS.get(words[-1]) == _STATE:
+            continue
+        one = 0
+        for w in words + (["".join(words)] if len(words) > 1 else []):
+            lab = _KEYWORDS.get(w, 0)
+            if 0 < lab < _PREFIX:
+                one = _better(one, lab)
+        if one == R_MAIN:
+            main = 1
+        else:
+            best = _better(best, one)
+    # content and boilerplate words in different names ("content-site one-sidebar") describe the
+    # layout of a wrapper, not a region
+    return (0 if best else R_MAIN) if main else best
+
+
+def _role_label(value: str | None) -> int:
+    m = _NAMES.search(value or "")
+    return _ROLE_LABEL.get(m.group().lower(), 0) if m and m.group().isascii() else 0
+
+
+def _element_label(tag: str, attrs: dict) -> int:
+    if tag in ("html", "body"):
+        return 0
+    return (_TAG_LABEL.get(tag) or _role_label(attrs.get("role"))
+            or _better(_names_label(attrs.get("class")), _names_label(attrs.get("id"))))
+
+
+def _combine(parent: int, label: int) -> int:
+    if not label:
+        return parent
+    if label == R_MAINTAG:  # boilerplate around <main> was mislabelled
+        return R_ARTICLE
+    if label in (R_MAIN, R_ARTICLE):  # main content never relabels boilerplate around it
+        return label if parent in (R_NONE, R_MAIN) else parent
+    if label in (R_HEADER, R_FOOTER) and parent == R_ARTICLE:
+        return parent  # an article's own header or footer
+    return label
+
+
+def _region_of(node, memo: dict) -> int:
+    """The region of a lexbor element (its own label combined with its ancestors')."""
+    chain = []
+    p = node
+    while p is not None and p.mem_id not in memo:
+        chain.append(p)
+        p = p.parent
+    r = memo[p.mem_id] if p is not None else R_NONE
+    for q in reversed(chain):
+        tag = q.tag
+        if tag and tag[0] not in "#-":
+            r = _combine(r, _element_label(tag, q.attributes))
+        memo[q.mem_id] = r
+    return r
+
+
+_REGION_OUT = {name: ("main" if name == "article" else name) for name in REGION_NAMES if name}
+
+
 def scan_lexbor(html: str, max_text_chars: int) -> tuple:
     """The scan with lexbor: the reference for the native scanner, and its fallback.
 
-    Returns (text, capped, title, lang, xml_lang, meta_lang, base, elements, figures, og) as
-    wdb/html/_scan.c documents it.
+    Returns (text, capped, title, lang, xml_lang, meta_lang, base, elements, figures, og, has_main)
+    as wdb/html/_scan.c documents it.
     """
-    if "\ue000" in html or "\ue001" in html:
-        html = html.replace("\ue000", " ").replace("\ue001", " ")
-    tree = LexborHTMLParser(_BLOCK.sub("\n<", html))
+    if _MARKERS.search(html):
+        html = _MARKERS.sub(" ", html)
+    html = _BLOCK_END.sub("\\1\n", _BLOCK.sub("\n<", html))
+    html = _PARA_END.sub("\\1\n\ue002\n", _PARA_START.sub("\n\ue002\n<", html))
+    tree = LexborHTMLParser(html)
     root = tree.css_first("html")
     lang = xml_lang = meta_lang = base = title = None
     if root is not None:
@@ -124,6 +263,7 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
         base = b.attributes.get("href")
 
     figures: list[tuple[int, str | None]] = []
+    memo: dict[int, int] = {}  # element -> region
     fig_of: dict[int, int] = {}
 
     def figure_of(node) -> int:
@@ -137,7 +277,22 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
     for fig in tree.css("figure"):
         cap = fig.css_first("figcaption")
         fig_of[fig.mem_id] = len(figures)
-        figures.append((figure_of(fig), cap.text() if cap is not None else None))
+        figures.append((figure_of(fig), cap.text().replace(PARA, "") if cap is not None else None))
+    # region markers: where an element's region differs from its parent's, at its start and after it
+    body_node = tree.body
+    if body_node is not None:
+        for node in body_node.css("[class], [id], [role], header, footer, nav, aside, form, main, article, menu"):
+            if node.tag in _NO_REGION:
+                continue
+            r = _region_of(node, memo)
+            p = _region_of(node.parent, memo) if node.parent is not None else R_NONE
+            if r != p:
+                first = node.child
+                if first is not None:
+                    first.insert_before(f"\ue003{r}\ue004")
+                else:
+                    node.insert_child(f"\ue003{r}\ue004")
+                node.insert_after(f"\ue003{p}\ue004")
 
     elements: list[list] = []
     index: dict[int, int] = {}
@@ -149,18 +304,23 @@ def scan_lexbor(html: str, max_text_chars: int) -> tuple:
         k = len(elements)
         index[node.mem_id] = k
         parent = node.parent
+        region = _region_of(parent, memo) if parent is not None else R_NONE
         elements.append([tag, {key: (v if v is not None else "") for key, v in a.items()}, None,
-                         index.get(parent.mem_id, -1) if parent is not None else -1, figure_of(node)])
+                         index.get(parent.mem_id, -1) if parent is not None else -1, figure_of(node),
+                         REGION_NAMES[region] or None])
         if tag in MARKED:
             node.insert_before(f"\ue000{k}\ue001")
     og = [n.attributes.get("content") for n in tree.css(OG_SELECTOR)]
+    has_main = any(_region_of(n, memo) == R_ARTICLE for n in tree.css("main, article, [role]")
+                   if _element_label(n.tag, n.attributes) in (R_ARTICLE, R_MAINTAG))
     tree.strip_tags(STRIP_TAGS)
     body = tree.body
     raw_text = body.text(separator="") if body is not None else ""
-    text, positions, capped = _assemble(raw_text, max_text_chars)
+    text, positions, capped, regions = _assemble(raw_text, max_text_chars)
     for k, pos in positions.items():
         elements[k][2] = pos
-    return (text, capped, title, lang, xml_lang, meta_lang, base, [tuple(e) for e in elements], figures, og)
+    return (text, capped, title, lang, xml_lang, meta_lang, base, [tuple(e) for e in elements], figures, og,
+            has_main, [(pos, REGION_NAMES[r] or None) for pos, r in regions])
 
 
 try:
@@ -178,30 +338,87 @@ if scan_native is not None:
     SCANNERS["native"] = scan_native
 
 
+def _css_px(style: str | None, prop: str) -> int | None:
+    if not style or prop not in style or "px" not in style:
+        return None
+    m = (_CSS_WIDTH if prop == "width" else _CSS_HEIGHT).search(style)
+    return min(int(float(m.group(1))), 999_999) if m else None
+
+
+def _is_placeholder_src(raw: str, url: str | None) -> bool:
+    """A data: URI, or a spacer/blank/1x1/loading image by its file name (a 1x1 box is tested apart)."""
+    if raw.lstrip()[:5].lower() == "data:":
+        return True
+    if url:
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0].lower()
+        if any(w in name for w in _PLACEHOLDER_WORDS) and _PLACEHOLDER_NAME.search(name):
+            return True
+    return False
+
+
 def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str | None = None) -> Page:
     """Parse one page; return text with media positions, and the media items."""
     scan = SCANNERS[scanner] if scanner else (scan_native or scan_lexbor)
-    text, capped, title, lang, xml_lang, meta_lang, base_href, elements, figures, og = scan(html, max_text_chars)
+    (text, capped, title, lang, xml_lang, meta_lang, base_href, elements, figures, og,
+     has_main, text_regions) = scan(html, max_text_chars)
     lang = _clean(lang or xml_lang) or _clean(meta_lang)
     base = url
     if base_href is not None:
         base = resolve(url, base_href) or url
+    unlabelled = "unknown" if has_main else "main"
+    regions: list[tuple[int, str]] = []  # (start in text, region) of each run of the text
+    for start, region in text_regions:
+        name = _REGION_OUT[region] if region else unlabelled
+        if not regions or regions[-1][1] != name:
+            regions.append((start, name))
 
     items: list[Item] = []
     skipped = 0
     resolved: dict[str, str | None] = {}  # a quarter of a page's URL attributes repeat (src in srcset)
 
-    def add_url(item: Item, attr: str, raw: str | None, desc: str | None = None) -> str | None:
+    def add_url(item: Item, attr: str, raw: str | None, desc: str | None = None,
+                target: str | None = None) -> str | None:
         nonlocal skipped
         if raw is None or not raw.strip():
             return None
-        res = resolved.get(raw, "")
+        key = raw if target is None else target
+        res = resolved.get(key, "")
         if res == "":
-            res = resolved[raw] = resolve(base, raw)
+            res = resolved[key] = resolve(base, key)
         if res is None:
             skipped += 1
         item.urls.append((attr, raw[:2048], res, desc))
         return res
+
+    def lazy_url(item: Item, attr: str, raw: str, kind: str | None, known: bool) -> str | None:
+        """A lazy-loading attribute's URL: its value when it looks like one, or the first URL of a
+        JSON value; a generic data-* attribute must say src or name a media file of the item's kind."""
+        nonlocal skipped
+        if not known and "src" not in attr and ("/" not in raw or "." not in raw):
+            return None  # data-id="12", data-width="300px": no path, no file
+        v = raw.strip()
+        if v[:1] in ("{", "["):
+            found = url_in_json(v)
+            if found is None:
+                skipped += 1
+                return None
+            return add_url(item, attr, raw, None, found)
+        ext = _ext_kind(v)
+        if not looks_like_url(v, spaces=known and ext is not None):
+            if known:
+                skipped += 1
+            return None
+        if not known and "src" not in attr and (ext != kind or "/" not in v):
+            return None
+        return add_url(item, attr, raw)
+
+    def srcset_best(item: Item, attr: str, value: str, best, best_w):
+        for cand, desc in parse_srcset(value):  # templates resolve to None (counted as skipped)
+            res = add_url(item, attr, cand, desc)
+            w = srcset_weight(desc)
+            if res and w > best_w:
+                best, best_w = res, w
+        return best, best_w
 
     def caption(fig: int) -> str | None:
         found = None  # the outermost figure with a caption wins
@@ -213,62 +430,132 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
             fig = parent
         return found
 
+    # a src shared by several <img> whose alts differ, or that carry another candidate, is a placeholder
+    shared_src = set()
+    counts = Counter([e[1].get("src") for e in elements if e[0] == "img"])
+    if len(counts) < sum(counts.values()):
+        shared: dict[str, list] = {}
+        for e in elements:
+            a = e[1]
+            src = a.get("src") if e[0] == "img" else None
+            if src and counts[src] >= 2:
+                got = shared.setdefault(src, [0, set(), 0])
+                got[0] += 1
+                if a.get("alt"):
+                    got[1].add(a["alt"])
+                if len(a) > 2 and any(v != src and (k in _LAZY or (k[:5] == "data-" and "src" in k))
+                                      for k, v in a.items()):
+                    got[2] += 1
+        shared_src = {k for k, (n, alts, other) in shared.items() if (n >= 3 and len(alts) >= 2) or other >= 2}
+    placeholder_name: dict[str, bool] = {}
+
     by_elem: dict[int, Item] = {}
-    picture_sources: dict[int, list[tuple[str, str | None]]] = {}
-    for k, (tag, a, pos, parent, fig) in enumerate(elements):
+    picture_sources: dict[int, list[tuple[str, str, str | None]]] = {}
+    for k, (tag, a, pos, parent, fig, region) in enumerate(elements):
         if tag == "picture":
             continue
         ptag = elements[parent][0] if parent >= 0 else None
         if tag in ("source", "track"):
             if ptag == "picture":
-                picture_sources.setdefault(parent, []).append(
-                    (a.get("srcset") or a.get("data-srcset") or a.get("src") or "", a.get("type")))
+                attr = "srcset" if a.get("srcset") else "data-srcset" if a.get("data-srcset") else "src"
+                value = a.get(attr) or ""
+                if not value and tag == "source":
+                    for key, v in a.items():
+                        if key.startswith("data-") and v and ("srcset" in key or looks_like_url(v)) \
+                                and ("src" in key or _ext_kind(v) == "image"):
+                            value = v
+                            break
+                picture_sources.setdefault(parent, []).append((value, a.get("type")))
             elif ptag in ("video", "audio") and parent in by_elem:
-                add_url(by_elem[parent], tag, a.get("src") or a.get("data-src"))
+                owner = by_elem[parent]
+                if a.get("src"):
+                    add_url(owner, tag, a["src"])
+                else:
+                    for key, v in a.items():
+                        if key.startswith("data-") and v and lazy_url(owner, tag, v, owner.kind, key == "data-src"):
+                            break
             continue
+        reg = _REGION_OUT[region] if region else unlabelled
         if tag == "a":
             href = a.get("href")
             kind = _ext_kind(href)
             if kind is None:
                 continue
-            item = Item(len(items), kind, "a", None, pos, title=_clean(a.get("title")))
+            item = Item(len(items), kind, "a", None, pos, title=_clean(a.get("title")), region=reg)
             item.url = add_url(item, "href", href)
             if item.url is None:
                 continue
         else:
+            w_attr, h_attr = _int(a.get("width")), _int(a.get("height"))
+            style = a.get("style")
+            rw = rh = None
+            if style and "px" in style:
+                rw, rh = _css_px(style, "width"), _css_px(style, "height")
             item = Item(len(items), TAG_KIND[tag], tag, None, pos,
                         alt=_clean(a.get("alt")) if tag == "img" else None,
                         title=_clean(a.get("title")),
                         figcaption=caption(fig) if fig >= 0 else None,
-                        width=_int(a.get("width")), height=_int(a.get("height")))
-            first = None
+                        width=w_attr, height=h_attr, region=reg,
+                        render_width=rw if rw is not None else w_attr,
+                        render_height=rh if rh is not None else h_attr)
             if tag == "img":
+                first = generic = None
                 if not _LAZY.isdisjoint(a):
                     for attr in LAZY_ATTRS:
                         if attr in a:
-                            first = first or add_url(item, attr, a[attr])
-                src = add_url(item, "src", a.get("src"))
+                            got = lazy_url(item, attr, a[attr], "image", True)
+                            first = first or got
+                data_srcsets = None
+                if len(a) > 1:
+                    for attr, v in a.items():
+                        if attr[:5] == "data-" and v and attr not in _LAZY and attr not in _LAZY_SRCSET:
+                            if "srcset" in attr:  # below, with the srcsets
+                                data_srcsets = (data_srcsets or []) + [(attr, v)]
+                                continue
+                            got = lazy_url(item, attr, v, "image", False)
+                            generic = generic or got
+                raw_src = a.get("src")
+                src = add_url(item, "src", raw_src)
                 best, best_w = None, -1.0
                 for attr in LAZY_SRCSET:
-                    if attr not in a:
-                        continue
-                    for cand, desc in parse_srcset(a[attr]):
-                        res = add_url(item, attr, cand, desc)
-                        w = srcset_weight(desc)
-                        if res and w > best_w:
-                            best, best_w = res, w
+                    if attr in a:
+                        best, best_w = srcset_best(item, attr, a[attr], best, best_w)
+                if data_srcsets:
+                    for attr, v in data_srcsets:
+                        best, best_w = srcset_best(item, attr, v, best, best_w)
                 if ptag == "picture":
                     for srcset, _type in picture_sources.pop(parent, []):
-                        for cand, desc in parse_srcset(srcset):
-                            res = add_url(item, "picture>source", cand, desc)
-                            w = srcset_weight(desc)
-                            if res and w > best_w:
-                                best, best_w = res, w
-                item.url = first or src or best
+                        best, best_w = srcset_best(item, "picture>source", srcset, best, best_w)
+                placeholder = False
+                if raw_src:
+                    rw, rh = item.render_width, item.render_height
+                    placeholder = raw_src in shared_src or (rw is not None and rh is not None and rw <= 1 and rh <= 1)
+                    if not placeholder:
+                        placeholder = placeholder_name.get(raw_src)
+                        if placeholder is None:
+                            placeholder = placeholder_name[raw_src] = _is_placeholder_src(raw_src, src)
+                if placeholder:
+                    item.url = first or generic or best or src
+                    if item.url and item.url != src:
+                        item.placeholder = 1
+                    elif src and any(u == src for attr, _, u, _ in item.urls if attr != "src"):
+                        item.placeholder = 0  # another attribute names the same image: it is real
+                    else:
+                        item.placeholder = 2
+                else:
+                    item.url = first or src or best or generic
+                if item.placeholder == 2:  # the placeholder itself: no alt, title or caption for it
+                    item.alt = item.title = item.figcaption = None
             elif tag in ("audio", "video"):
                 item.url = add_url(item, "src", a.get("src"))
+                if item.url is None and len(a) > 1:
+                    for attr, v in a.items():
+                        if attr.startswith("data-") and v and "poster" not in attr:
+                            item.url = lazy_url(item, attr, v, TAG_KIND[tag], attr == "data-src")
+                            if item.url:
+                                break
                 if tag == "video":
-                    add_url(item, "poster", a.get("poster"))
+                    add_url(item, "poster", a.get("poster") or a.get("data-poster"))
                 by_elem[k] = item
             elif tag == "object":
                 item.url = add_url(item, "data", a.get("data"))
@@ -291,57 +578,91 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
     items = [it for it in items if it.url is not None]
     for i, it in enumerate(items):
         it.seq = i
-    return Page(_clean(title), lang, text, items, skipped, capped)
+    return Page(_clean(title), lang, text, items, skipped, capped, regions)
 
 
-def _assemble(raw: str, max_chars: int) -> tuple[str, dict[int, int], bool]:
-    """Remove markers, normalise white space, and return (text, {seq: position}, capped).
+_LEVEL_SEP = ("", " ", "\n", "\n\n")
+_WS = " \n" + PARA
 
-    Runs of white space become one space, or one newline when they hold a line break; an inline
-    item between two words separates them by a space.
+
+def _level(ws: str) -> int:
+    """0 none, 1 space, 2 line break, 3 paragraph break (blank line)."""
+    return 3 if PARA in ws else 2 if "\n" in ws else 1 if ws else 0
+
+
+def _assemble(raw: str, max_chars: int) -> tuple[str, dict[int, int], bool, list[tuple[int, int]]]:
+    """Remove markers, normalise white space, and return (text, {seq: position}, capped, regions).
+
+    Runs of white space become one space, or one newline when they hold a line break, or a blank
+    line when they hold a paragraph break; an inline item between two words separates them by a
+    space. Region markers are zero-width: regions lists (position, region) where the region of the
+    written text changes, at its first character.
     """
-    # one C-level pass per line collapses white space for the whole text; markers are not space
+    # one C-level pass per line collapses white space for the whole text; markers are not space;
+    # a paragraph break is PARA on a line of its own, and runs of them become one PARA
     raw = "\n".join(line for line in (" ".join(x.split()) for x in raw.split("\n")) if line)
-    parts = _MARK.split(raw)
+    if PARA in raw:
+        raw = _PARA_RUN.sub(PARA, raw)
+    parts = _ALL_MARKS.split(raw)  # text, item, region, text, item, region, ...
     out: list[str] = []
     n = 0
     positions: dict[int, int] = {}
-    pending = ""  # white space seen but not yet written: "", " " or "\n"
+    regions: list[tuple[int, int]] = []
+    region = last_region = R_NONE
+    pending = 0  # white space seen but not yet written: a _level
     last = ""  # last character written
     capped = False
-    for i, part in enumerate(parts):
-        if i % 2:
-            if not capped and n:
-                nxt = parts[i + 1][:1] if i + 1 < len(parts) else ""
-                if last.isspace():  # right after another item's separator: no second one
-                    sep = ""
-                else:
-                    sep = pending or (" " if nxt and not nxt.isspace() and nxt != "\ue000" else "")
-                if sep:
+    for i in range(0, len(parts), 3):
+        part = parts[i]
+        if part and not capped:
+            core = part.strip(_WS)
+            if not core:
+                pending = max(pending, _level(part))
+            else:
+                lead = part[: len(part) - len(part.lstrip(_WS))]
+                if n and (pending or lead) and not last.isspace():
+                    sep = _LEVEL_SEP[max(pending, _level(lead))]
                     out.append(sep)
-                    n += 1
-                    last = sep
-                pending = ""
-            positions.setdefault(int(part), n)
+                    n += len(sep)
+                if PARA in core:
+                    core = core.replace(PARA, "\n\n")
+                if n + len(core) > max_chars:
+                    core = core[: max(0, max_chars - n)]
+                    capped = True
+                if core and (region != last_region or not regions):
+                    regions.append((n, region))
+                    last_region = region
+                out.append(core)
+                n += len(core)
+                last = core[-1:] or last
+                pending = _level(part[len(part.rstrip(_WS)):])
+        if i + 1 >= len(parts):
+            break
+        item, reg = parts[i + 1], parts[i + 2]
+        if reg is not None:
+            region = int(reg)
             continue
-        if not part or capped:
-            continue
-        core = part.strip()
-        if not core:
-            pending = "\n" if "\n" in part or pending == "\n" else " "
-            continue
-        lead = part[: len(part) - len(part.lstrip())]
-        ws = pending + lead
-        if n and ws and not last.isspace():
-            sep = "\n" if "\n" in ws else " "
-            out.append(sep)
-            n += 1
-        if n + len(core) > max_chars:
-            core = core[: max(0, max_chars - n)]
-            capped = True
-        out.append(core)
-        n += len(core)
-        last = core[-1:] or last
-        trail = part[len(part.rstrip()):]
-        pending = "\n" if "\n" in trail else (" " if trail else "")
-    return "".join(out), positions, capped
+        if not capped and n:
+            # the next text, past region markers
+            k = i + 3
+            while k + 2 < len(parts) and not parts[k] and parts[k + 2] is not None:
+                k += 3
+            nxt = parts[k][:1] if k < len(parts) else ""
+            if not nxt and k + 1 < len(parts) and parts[k + 1] is not None:
+                nxt = "\ue000"
+            if last.isspace():  # right after another item's separator: no second one
+                sep = ""
+            else:
+                sep = _LEVEL_SEP[pending] or (" " if nxt and nxt not in _WS and nxt != "\ue000" else "")
+            if sep:
+                out.append(sep)
+                n += len(sep)
+                last = sep[-1]
+            pending = 0
+        positions.setdefault(int(item), n)
+    text = "".join(out)
+    if text[-1:].isspace() and not capped:  # no trailing white space (the separator before items at the very end)
+        text = text.rstrip()
+        n = len(text)
+        positions = {k: min(p, n) for k, p in positions.items()}
+    return text, positions, capped, regions

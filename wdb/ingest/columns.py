@@ -4,10 +4,11 @@ from __future__ import annotations
 
 # pages: id and archive_id are set by the writer, the rest comes from Batch.pages
 PAGES = ("id", "archive_id", "record_id", "url", "domain", "offset", "length", "inner", "captured_at",
-         "http_status", "content_type", "charset", "charset_source", "title", "lang", "text", "body_bytes", "flags")
+         "http_status", "content_type", "charset", "charset_source", "title", "lang", "text", "body_bytes", "flags",
+         "regions")
 # media: id and page_id by the writer; Batch.media rows are (local page, seq, kind, ...)
 MEDIA = ("id", "page_id", "seq", "kind", "tag", "url", "url_key", "alt", "title", "figcaption", "width", "height",
-         "pos", "ctx_start", "ctx_end")
+         "pos", "ctx_start", "ctx_end", "region", "placeholder", "render_width", "render_height")
 # media_urls / alt_matches: media_id by the writer; Batch rows are (local page, seq, ...)
 MEDIA_URLS = ("media_id", "attr", "raw", "url", "descriptor")
 ALT_MATCHES = ("media_id", "side", "start", "end", "kind", "score")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -153,6 +154,7 @@ def _page(rec, batch, s, url, rid, date, status, ctype, body, flags, content_lan
     batch.pages.append((
         rid, url, domain(url), rec.offset, rec.length, rec.inner, date, status, ctype, charset, source,
         page.title, page.lang or content_lang, text, len(body), ",".join(flags) or None,
+        json.dumps(page.regions, separators=(",", ":")) if page.regions else None,
     ))
     if not page.items:
         return
@@ -170,6 +172,7 @@ def _page(rec, batch, s, url, rid, date, status, ctype, body, flags, content_lan
                 if m:
                     batch.alt_matches.append((local, it.seq, m.side, m.start, m.end, m.kind, m.score))
         batch.media.append((local, it.seq, it.kind, it.tag, it.url, url_key(it.url), it.alt, it.title,
-                            it.figcaption, it.width, it.height, it.pos, cs, ce))
+                            it.figcaption, it.width, it.height, it.pos, cs, ce,
+                            it.region, it.placeholder, it.render_width, it.render_height))
         for attr, raw, res, desc in it.urls:
             batch.media_urls.append((local, it.seq, attr, raw, res, desc))
