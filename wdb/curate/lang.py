@@ -60,6 +60,8 @@ def normalise_declared(lang: str | None) -> str | None:
         return None
     first = re.split(r"[,;\s]", lang.strip(), maxsplit=1)[0]
     primary = re.split(r"[-_]", first, maxsplit=1)[0].lower()
-    if not re.fullmatch(r"[a-z]{2,3}", primary) or primary in ("und", "mul", "zxx", "xx"):
+    # "UTF-8" and other charset names are found in lang attributes: not a language
+    if not re.fullmatch(r"[a-z]{2,3}", primary) or primary in ("und", "mul", "zxx", "xx", "utf", "iso", "win", "gbk",
+                                                                "ucs", "euc", "jis", "koi", "cp"):
         return None
     return {"iw": "he", "in": "id", "ji": "yi", "jw": "jv"}.get(primary, primary)
