@@ -40,12 +40,9 @@ def load():
     return _model
 
 
-_SPACE = re.compile(r"\s+")
-
-
 def detect(text: str, max_chars: int = MAX_CHARS) -> tuple[str | None, float | None]:
     """(ISO 639 code, confidence) of the top fastText label; (None, None) for text with no letters."""
-    t = _SPACE.sub(" ", text[: max_chars * 2]).strip()[:max_chars]
+    t = " ".join(text[: max_chars * 2].split())[:max_chars]
     if not any(c.isalpha() for c in t):
         return None, None
     labels, probs = load().predict(t, k=1)
