@@ -62,6 +62,37 @@ def bench_lang(n: int) -> dict:
     return {"texts": len(texts), "cpu_s": round(c, 2), "texts_per_cpu_s": round(len(texts) / c)}
 
 
+def bench_signals_stage(copies: int) -> dict:
+    """`signals` lang + stats + page_lang over the 129 readability pages written `copies` times (as
+    different sites) into a WARC and ingested: texts per CPU-second with the database in the loop."""
+    from wdb.curate import SignalsSettings, signals
+    from wdb.db import open_db
+    from wdb.ingest import ingest
+    from wdb.warc.write import HTTP_RESPONSE, gz, warc_record
+
+    pages = sorted((CORPUS / "pages" / "readability" / "test-pages").glob("*/source.html"))
+    with tempfile.TemporaryDirectory() as d:
+        warc = Path(d) / "p.warc.gz"
+        with open(warc, "wb") as f:
+            for c in range(copies):
+                for src in pages:
+                    block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + src.read_bytes()
+                    f.write(gz(warc_record("response", f"https://{src.parent.name}-{c}.example.org/", block,
+                                           HTTP_RESPONSE)))
+        conn = open_db(Path(d) / "s.db")
+        ingest(conn, [str(warc)], workers=0, progress=False, quiet=True)
+        res, c, w = cpu(signals, conn, SignalsSettings(families=("lang",)), progress=False)
+        res2, c2, w2 = cpu(signals, conn, SignalsSettings(families=("stats",)), progress=False)
+        res3, c3, w3 = cpu(signals, conn, SignalsSettings(families=("page_lang",)), progress=False)
+        again, c4, _ = cpu(signals, conn, SignalsSettings(families=("lang", "stats", "page_lang")), progress=False)
+        conn.close()
+    n = res.counts.get("lang_texts", 0)
+    return {"texts": n, "lang_cpu_s": round(c, 2), "lang_texts_per_cpu_s": round(n / c),
+            "stats_texts_per_cpu_s": round(res2.counts.get("stats_texts", 0) / c2),
+            "pages": res3.counts.get("pages"), "page_lang_pages_per_cpu_s": round(res3.counts.get("pages", 0) / c3),
+            "second_run_counts": again.counts, "second_run_cpu_s": round(c4, 2)}
+
+
 def planted_hashes(n: int, rng) -> np.ndarray:
     h = rng.integers(0, 2 ** 63, size=n, dtype=np.int64).astype(np.uint64) * np.uint64(2) + \
         rng.integers(0, 2, size=n).astype(np.uint64)
@@ -96,6 +127,8 @@ def partition(n, i, j) -> list:
 def bench_phash(n: int, baseline: int, rng) -> dict:
     h = planted_hashes(n, rng)
     (i, j), c_n, _ = cpu(near.phash_pairs, h)
+    if not baseline:
+        return {"n": n, "mih_cpu_s": round(c_n, 2), "pairs": len(i)}
     hb = h[:baseline]
     (ib, jb), c_b, _ = cpu(near.phash_pairs, hb)
     (pi, pj), c_all, _ = cpu(allpairs_phash, hb)
@@ -140,6 +173,9 @@ def planted_embeddings(n: int, rng, d: int = 512, centres: int = 2000) -> np.nda
 def bench_clip(n: int, baseline: int, rng, threshold: float = 0.95) -> dict:
     e = planted_embeddings(n, rng)
     (i, j), c_n, w_n = cpu(near.clip_pairs, e, threshold)
+    if not baseline:
+        return {"n": n, "cells_cpu_s": round(c_n, 1), "cells_wall_s": round(w_n, 1), "pairs": len(i),
+                "planted": n // 100}
     eb = e[:baseline]
     (ei, ej), c_all, w_all = cpu(near.clip_pairs_exact, eb, threshold)
     (ai, aj), c_b, w_b = cpu(near.clip_pairs, eb, threshold, exact_max=0)
@@ -157,14 +193,20 @@ def bench_clip(n: int, baseline: int, rng, threshold: float = 0.95) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--baseline", type=int, default=100_000)
-    ap.add_argument("--clip-baseline", type=int, default=50_000)
-    ap.add_argument("--texts", type=int, default=100_000)
+    ap.add_argument("--baseline", type=int, default=100_000, help="0: no phash baseline")
+    ap.add_argument("--clip-baseline", type=int, default=50_000, help="0: no CLIP baseline")
+    ap.add_argument("--texts", type=int, default=100_000, help="0: no language-id figure")
+    ap.add_argument("--copies", type=int, default=10, help="readability pages written this many times (0: skip)")
     ap.add_argument("--json")
     a = ap.parse_args()
     rng = np.random.default_rng(0)
-    out = {"lang": bench_lang(a.texts)}
-    print("lang", out["lang"], flush=True)
+    out = {}
+    if a.texts:
+        out["lang"] = bench_lang(a.texts)
+        print("lang", out["lang"], flush=True)
+    if a.copies:
+        out["signals_stage"] = bench_signals_stage(a.copies)
+        print("signals_stage", out["signals_stage"], flush=True)
     out["phash"] = bench_phash(a.n, a.baseline, rng)
     print("phash", out["phash"], flush=True)
     out["phash_db"] = bench_phash_db(a.n, rng)

@@ -138,15 +138,23 @@ def test_phash_index_finds_exactly_the_all_pairs_answer():
         flips |= np.uint64(1) << rng.integers(0, 64, 300).astype(np.uint64)
     h[dst] = h[src] ^ flips
     h[5] = h[6]  # an exact duplicate
-    i, j = phash_pairs(h, 5, 6)
     d = np.bitwise_count(h[:, None] ^ h[None, :])
     bi, bj = np.nonzero(np.triu(d <= 5, 1))
-    assert len(bi) > 100 and (np.bitwise_count(h[i] ^ h[j]) <= 5).all()
-    # the same partition as the all-pairs answer (exact duplicates are chained, not paired all-to-all)
+    assert len(bi) > 100
+
     def part(a, b):
         lab = components(3000, a, b)
         return sorted(sorted(np.nonzero(lab == x)[0].tolist()) for x in set(lab.tolist()))
-    assert part(i, j) == part(bi, bj)
+
+    for bands in (3, 4, 6):  # 1 bit flipped per band (3, 4) or equal bands only (6)
+        i, j = phash_pairs(h, 5, bands)
+        assert (np.bitwise_count(h[i] ^ h[j]) <= 5).all()
+        # the same partition as the all-pairs answer (exact duplicates are chained, not all paired)
+        assert part(i, j) == part(bi, bj)
+        assert set(zip(bi.tolist(), bj.tolist())) - set(zip(i.tolist(), j.tolist())) <= {
+            (a, b) for a, b in zip(bi.tolist(), bj.tolist()) if h[a] == h[5] or h[b] == h[5]}
+    with pytest.raises(ValueError):
+        phash_pairs(h, 5, 2)
 
 
 def test_clip_cells_find_the_planted_near_duplicates():

@@ -35,7 +35,7 @@ REPEATS_VERSION = "repeats.1"
 class DedupSettings:
     by: tuple[str, ...] = ("url", "sha256", "phash")  # clip or clip:MODEL (clip_models id or name) adds CLIP
     phash_distance: int = 5
-    phash_bands: int = 6
+    phash_bands: int = 3  # 3 bands, 1 bit flipped per band (6: equal bands only)
     clip_threshold: float = 0.95
     exact_max: int = 20000  # CLIP: exact all-pairs up to this many embeddings, inverted-file cells above
     repeats: bool = True
@@ -131,7 +131,7 @@ def _by_phash(conn, run, s: DedupSettings) -> None:
     run.counts["phash_bad"] = len(hexes) - len(good)
     keys, area = [keys[k] for k in good], area[good]
     h = near.parse_phash([hexes[k] for k in good])
-    i, j = near.phash_pairs(h, s.phash_distance, max(s.phash_bands, s.phash_distance + 1))
+    i, j = near.phash_pairs(h, s.phash_distance, max(s.phash_bands, (s.phash_distance + 2) // 2))
     labels = near.components(len(keys), i, j) if keys else np.zeros(0, int)
     _image_groups(conn, run, "phash", v, fp, keys, labels, area)
 
