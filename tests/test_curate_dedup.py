@@ -224,6 +224,9 @@ def test_signals_are_incremental_and_versioned(planted, monkeypatch):
     n = conn.execute("SELECT (SELECT count(*) FROM text_signals) + (SELECT count(*) FROM image_signals)").fetchone()[0]
     again = signals(conn, s, progress=False)
     assert again.ok and again.counts == {}
+    runs = conn.execute("SELECT id, status, counters FROM runs WHERE command = 'signals' ORDER BY id").fetchall()
+    assert [r[1] for r in runs[-2:]] == ["done", "done"] and json.loads(runs[-2][2]) == first.counts
+    assert conn.execute("SELECT count(*) FROM text_signals WHERE run_id = ?", (runs[-2][0],)).fetchone()[0] > 0
     monkeypatch.setattr("wdb.curate.text.VERSION", "stats.2")
     newer = signals(conn, SignalsSettings(families=("stats",)), progress=False)
     assert newer.counts["stats_texts"] == first.counts["stats_texts"]
