@@ -72,12 +72,15 @@ def planted(tmp_path_factory):
     odd = (f'<img src="{HOST}/x1.jpg" alt="IMG_1234.jpg"><img src="{HOST}/x2.jpg" alt="DSC0001">'
            f'<img src="{HOST}/x3.jpg" alt="{title}">'
            + "".join(f'<img src="{HOST}/logo{i}.png" alt="Click here to subscribe">' for i in range(12))
-           + "".join(f'<img src="{HOST}/pixel.gif" alt="">' for _ in range(11)))
+           + "".join(f'<img src="{HOST}/pixel.gif" alt="">' for _ in range(3)))
     page = (f"<html lang='en-GB'><head><title>{title}</title></head><body><p>Photos from the street, taken "
             f"this morning by our readers.</p>{imgs}{odd}</body></html>").encode()
     old = f'<html lang="fr"><body><p>Une ancienne page de photos.</p><img src="{HOST}/a.jpg" alt="vieux"></body></html>'
     recs = [warc_record("response", f"{HOST}/", http_response(page), None, "2024-05-18T01:58:10Z"),
             warc_record("response", f"{HOST}/old", http_response(old.encode()), None, "2020-01-01T00:00:00Z")]
+    # the same tracking pixel on 11 more pages (and one page captured twice: recaptures do not count)
+    recs += [warc_record("response", f"{HOST}/p{i}", http_response(f'<p>Page {i}</p><img src="{HOST}/pixel.gif">'
+                         .encode()), None, "2024-05-19T00:00:00Z") for i in list(range(11)) + [0]]
     recs += [warc_record("response", f"{HOST}{p}", http_response(body, "image/jpeg"), None, "2024-05-18T01:58:11Z")
              for p, body in images.items()]
     d = tmp_path_factory.mktemp("curate")
@@ -119,10 +122,10 @@ def test_planted_duplicates_are_grouped_by_the_right_method(planted):
     assert set(distinct) <= kept
     assert len(kept & expect["phash"][0]) == 1 and "/a-half.jpg" not in kept
     assert len(kept & expect["phash"][1]) == 1
-    # repeats: the same alt on 12 images, the same URL 11 times
+    # repeats: the same alt on 12 images, the same image URL on 12 pages
     assert conn.execute("SELECT max(value) FROM text_signals WHERE signal = 'alt_repeats'").fetchone()[0] == 12
     assert conn.execute("SELECT value FROM image_signals WHERE signal = 'url_repeats' AND url_key LIKE "
-                        "'%/pixel.gif'").fetchone()[0] == 11
+                        "'%/pixel.gif'").fetchone()[0] == 12
     # a second run computes nothing
     again = dedup(conn, DedupSettings(), progress=False)
     assert again.counts == {"unchanged": 4}

@@ -7,8 +7,10 @@ Methods:
 - phash: images whose 64-bit perceptual hashes are within Hamming distance `phash_distance`
   (MMC4's 5), found by multi-index hashing (wdb.curate.near), grouped transitively;
 - clip: images whose stored CLIP embeddings (one model) have cosine >= `clip_threshold`;
-- repeats (always): text_signals `alt_repeats` (how many images share this alt, COYO drops > 10)
-  and image_signals `url_repeats` (how many media items point at this URL, OBELICS drops > 10).
+- repeats (always): text_signals `alt_repeats` (how many distinct image URLs carry this alt,
+  case and spacing folded: COYO drops texts seen > 10 times) and image_signals `url_repeats` (on
+  how many distinct page URLs this image appears: OBELICS drops images seen > 10 times); recaptures
+  of one page or one image do not inflate the counts.
 
 A method reruns only when its inputs changed (dedup_state fingerprint); then its groups for that
 version are rebuilt in one transaction (derived rows only: no page, media or image is ever deleted).
@@ -180,16 +182,20 @@ def _repeats(conn, run) -> None:
     if _state(conn, "repeats", v) == fp:
         run.add("unchanged")
         return
-    alts = conn.execute("SELECT id, alt FROM media WHERE kind = 'image' AND alt IS NOT NULL AND trim(alt) != ''"
-                        ).fetchall()
-    normed = [text.norm(a) for _, a in alts]
-    count: dict[str, int] = {}
-    for n in normed:
-        count[n] = count.get(n, 0) + 1
-    urls = conn.execute("SELECT url_key, count(*) FROM media WHERE kind = 'image' GROUP BY url_key").fetchall()
+    alts = conn.execute("SELECT id, alt, url_key FROM media WHERE kind = 'image' AND alt IS NOT NULL "
+                        "AND trim(alt) != ''").fetchall()
+    normed = [text.norm(a) for _, a, _ in alts]
+    images: dict[str, set] = {}  # alt -> the distinct images carrying it (recaptures do not count)
+    for (_, _, key), n in zip(alts, normed):
+        images.setdefault(n, set()).add(key)
+    count = {n: len(k) for n, k in images.items()}
+    del images
+    # pages showing each image URL, counted by page URL (recaptures of one page do not count)
+    urls = conn.execute("SELECT m.url_key, count(DISTINCT p.url) FROM media m JOIN pages p ON p.id = m.page_id "
+                        "WHERE m.kind = 'image' GROUP BY m.url_key").fetchall()
     with transaction(conn):
         conn.executemany("INSERT OR REPLACE INTO text_signals VALUES (?, 'alt', 'alt_repeats', ?, ?, NULL, ?)",
-                         [(mid, v, count[n], run.id) for (mid, _), n in zip(alts, normed)])
+                         [(mid, v, count[n], run.id) for (mid, _, _), n in zip(alts, normed)])
         conn.executemany("INSERT OR REPLACE INTO image_signals VALUES (?, 'url_repeats', ?, ?, NULL, ?)",
                          [(k, v, c, run.id) for k, c in urls])
         conn.execute("INSERT OR REPLACE INTO dedup_state VALUES ('repeats', ?, ?, NULL, ?, ?)",

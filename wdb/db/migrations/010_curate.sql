@@ -1,11 +1,11 @@
 -- wdb schema, part 10: quality signals and duplicate groups (wdb signals, wdb dedup).
 -- Nothing is deleted for curation: a dataset recipe is plain SQL over these columns.
 
--- one value per (text, signal, version): language, caption statistics, text agreement, repeats
+-- one value per (text, signal, version): language, caption statistics, text agreement, repeats (alt_repeats: distinct images with this alt)
 CREATE TABLE text_signals (
     media_id INTEGER NOT NULL REFERENCES media(id), -- the image whose text this is
     source TEXT NOT NULL,              -- alt | span (current_spans text) | figcaption
-    signal TEXT NOT NULL,              -- lang | words | chars | stopword_share | special_share | rep_ngram_share | filename_like | title_equal | agree_span | agree_figcaption | alt_repeats
+    signal TEXT NOT NULL,              -- lang | words | chars | stopword_share | special_share | rep_ngram_share | filename_like | title_equal | alt_agreement (span/figcaption vs the alt) | alt_repeats
     version TEXT NOT NULL,             -- how it was computed (a new version adds rows beside the old ones)
     value REAL,                        -- the number (confidence for lang; 1/0 for flags); NULL when it does not apply
     label TEXT,                        -- a category (the language code for lang)
@@ -26,10 +26,10 @@ CREATE TABLE page_signals (
 );
 CREATE INDEX page_signals_signal ON page_signals(signal, version, label);
 
--- one value per (image, signal, version): size, aspect, format, placeholder, aesthetic, URL repeats
+-- one value per (image, signal, version): size, aspect, format, placeholder, aesthetic, nsfw, URL repeats (distinct pages showing it)
 CREATE TABLE image_signals (
     url_key TEXT NOT NULL,             -- images.url_key
-    signal TEXT NOT NULL,              -- width | height | min_side | aspect | format | frames | bytes | placeholder | aesthetic | url_repeats
+    signal TEXT NOT NULL,              -- width | height | min_side | aspect | format | frames | bytes | placeholder | aesthetic | nsfw | url_repeats
     version TEXT NOT NULL,             -- how it was computed (aesthetic: head and clip_models id)
     value REAL,                        -- the number (aspect = long side / short side; 1/0 for placeholder)
     label TEXT,                        -- a category (format: jpeg, png, gif, webp, ...)
