@@ -290,3 +290,49 @@ def test_score_maths_without_a_database(tmp_path):
         te = torch.nn.functional.normalize(model.encode_text(open_clip.get_tokenizer(name)(texts)), dim=-1)
     want = [(ie[r] * te[k]).sum().item() for k, r in enumerate(rows)]
     assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_every_attempt_leaves_a_status_and_weights_are_part_of_a_model(fetched, tmp_path):
+    """A pointer whose bytes changed, or whose file is gone, is a status row (not pending forever);
+    a local-dir model is recorded without the default tag; new weights at the same path are a new
+    model."""
+    import sqlite3
+
+    pytest.importorskip("torch")
+    src = sqlite3.connect(fetched[0])
+    db = tmp_path / "copy.db"
+    dst = sqlite3.connect(db)
+    src.backup(dst)
+    dst.close()
+    conn = open_db(db)
+    conn.execute("DELETE FROM clip_scores")
+    conn.execute("DELETE FROM image_embeddings")
+    conn.execute("DELETE FROM clip_image_status")
+    ok = [r[0] for r in conn.execute("SELECT url_key FROM images WHERE status = 'ok' ORDER BY url_key")]
+    assert len(ok) >= 4
+    conn.execute("UPDATE images SET sha256 = ? WHERE url_key = ?", ("0" * 64, ok[0]))  # replaced bytes
+    conn.execute("UPDATE images SET location = ? WHERE url_key = ?", (str(tmp_path / "gone.warc.gz"), ok[1]))
+    model = tiny_clip(tmp_path / "m", 0)
+    args = ["score", str(db), "--model", model, "--texts", "alt", "--batch-size", "4"]  # default --pretrained
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert conn.execute("SELECT name, pretrained, length(weights) FROM clip_models").fetchall() == [(model, "", 64)]
+    status = dict(conn.execute("SELECT url_key, status FROM clip_image_status"))
+    assert status[ok[0]] == "sha256_mismatch" and status[ok[1]] == "unreadable"
+    assert {status[k] for k in ok[2:]} == {"ok"} and len(status) == len(ok)
+    n = conn.execute("SELECT count(*) FROM clip_scores").fetchone()[0]
+    assert n > 0 and not conn.execute("SELECT 1 FROM clip_scores c JOIN media m ON m.id = c.media_id "
+                                      "WHERE m.url_key IN (?, ?)", ok[:2]).fetchone()
+    # failures are not pending: a second run attempts nothing
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert conn.execute("SELECT count(*) FROM clip_scores").fetchone()[0] == n
+    # new weights at the same path: a second model with its own rows
+    tiny_clip(tmp_path / "m", 1)
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert conn.execute("SELECT count(*) FROM clip_models").fetchone()[0] == 2
+    assert conn.execute("SELECT count(*) FROM clip_scores").fetchone()[0] == 2 * n
+    # --retry-failed tries the failures again (still failing: still rows, no scores)
+    conn.execute("UPDATE clip_image_status SET error = 'old' WHERE status != 'ok' AND model_id = 2")
+    assert CliRunner().invoke(cli, args + ["--retry-failed"]).exit_code == 0
+    assert conn.execute("SELECT count(*) FROM clip_image_status WHERE model_id = 2 AND status != 'ok' "
+                        "AND error != 'old'").fetchone()[0] == 2

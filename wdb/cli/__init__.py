@@ -144,10 +144,12 @@ def index(db_path: str) -> None:
         wdb index wdb.db
     """
     from ..db.indexes import update_indexes
+    from ..stage import stage_run
 
     conn = _open(db_path)
-    with errors():
+    with errors(), stage_run(conn, "index", {}) as run:
         added = update_indexes(conn)
+        run.counts.update(pages=added["pages"], media=added["media"], created=len(added["created"]))
     made = f"; created {', '.join(added['created'])}" if added["created"] else ""
     click.echo(f"full-text indexed {added['pages']} pages, {added['media']} media items{made}")
 

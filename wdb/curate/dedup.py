@@ -53,9 +53,9 @@ def _save(conn, run, method, version, fingerprint, rows) -> None:
     groups = len({r[2] for r in rows})
     with transaction(conn):
         conn.execute("DELETE FROM dup_groups WHERE method = ? AND version = ?", (method, version))
-        conn.executemany("INSERT INTO dup_groups VALUES (?,?,?,?,?,?,?)",
+        conn.executemany("INSERT INTO dup_groups (kind, key, method, version, group_id, keep, run_id) VALUES (?,?,?,?,?,?,?)",
                          [(k, str(key), method, version, g, keep, run.id) for k, key, g, keep in rows])
-        conn.execute("INSERT OR REPLACE INTO dedup_state VALUES (?,?,?,?,?,?)",
+        conn.execute("INSERT OR REPLACE INTO dedup_state (method, version, fingerprint, groups, members, run_id) VALUES (?,?,?,?,?,?)",
                      (method, version, fingerprint, groups, len(rows), run.id))
     run.counts[f"{method}_groups"] = groups
     run.counts[f"{method}_members"] = len(rows)
@@ -194,11 +194,11 @@ def _repeats(conn, run) -> None:
     urls = conn.execute("SELECT m.url_key, count(DISTINCT p.url) FROM media m JOIN pages p ON p.id = m.page_id "
                         "WHERE m.kind = 'image' GROUP BY m.url_key").fetchall()
     with transaction(conn):
-        conn.executemany("INSERT OR REPLACE INTO text_signals VALUES (?, 'alt', 'alt_repeats', ?, ?, NULL, ?, NULL)",
+        conn.executemany("INSERT OR REPLACE INTO text_signals (media_id, source, signal, version, value, label, run_id, span_run) VALUES (?, 'alt', 'alt_repeats', ?, ?, NULL, ?, NULL)",
                          [(mid, v, count[n], run.id) for (mid, _, _), n in zip(alts, normed)])
-        conn.executemany("INSERT OR REPLACE INTO image_signals VALUES (?, 'url_repeats', ?, ?, NULL, ?)",
+        conn.executemany("INSERT OR REPLACE INTO image_signals (url_key, signal, version, value, label, run_id) VALUES (?, 'url_repeats', ?, ?, NULL, ?)",
                          [(k, v, c, run.id) for k, c in urls])
-        conn.execute("INSERT OR REPLACE INTO dedup_state VALUES ('repeats', ?, ?, NULL, ?, ?)",
+        conn.execute("INSERT OR REPLACE INTO dedup_state (method, version, fingerprint, groups, members, run_id) VALUES ('repeats', ?, ?, NULL, ?, ?)",
                      (v, fp, len(alts) + len(urls), run.id))
     run.counts["alt_repeats"] = len(alts)
     run.counts["url_repeats"] = len(urls)

@@ -117,7 +117,7 @@ def _page_lang(conn, run, s: SignalsSettings, progress) -> None:
                 out.append((pid, "lang", v, conf, code, run.id))
                 out.append((pid, "declared_lang", v, None, lang.normalise_declared(declared), run.id))
             with transaction(conn):
-                conn.executemany("INSERT OR IGNORE INTO page_signals VALUES (?,?,?,?,?,?)", out)
+                conn.executemany("INSERT OR IGNORE INTO page_signals (page_id, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
             after, done = rows[-1][0], done + len(rows)
             run.add("pages", len(rows))
             bar.update(len(rows))
@@ -143,7 +143,7 @@ def _images(conn, run, s: SignalsSettings, progress) -> None:
                 break
             out = [(r[0], sig, v, val, lab, run.id) for r in rows for sig, val, lab in image.image_stats(*r)]
             with transaction(conn):
-                conn.executemany("INSERT OR IGNORE INTO image_signals VALUES (?,?,?,?,?,?)", out)
+                conn.executemany("INSERT OR IGNORE INTO image_signals (url_key, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
             after, done = rows[-1][0], done + len(rows)
             run.add("images", len(rows))
             bar.update(len(rows))
@@ -201,7 +201,7 @@ def _aesthetic(conn, run, s: SignalsSettings, progress, log) -> None:
                     out += [(k, "aesthetic", v, float(x), None, run.id)
                             for (k, _), x in zip(good, image.aesthetic(emb, head))]
                 with transaction(conn):
-                    conn.executemany("INSERT OR IGNORE INTO image_signals VALUES (?,?,?,?,?,?)", out)
+                    conn.executemany("INSERT OR IGNORE INTO image_signals (url_key, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
                 after, done = rows[-1][0], done + len(rows)
                 run.add("aesthetic", len(rows))
                 bar.update(len(rows))
@@ -268,7 +268,7 @@ def _nsfw(conn, run, s: SignalsSettings, progress) -> None:
                 break
             out = [(key, "nsfw", v, val, lab, run.id) for key, val, lab in nsfw.score(clf, rows)]
             with transaction(conn):
-                conn.executemany("INSERT OR IGNORE INTO image_signals VALUES (?,?,?,?,?,?)", out)
+                conn.executemany("INSERT OR IGNORE INTO image_signals (url_key, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
             after, done = rows[-1][0], done + len(rows)
             run.add("nsfw", len(rows))
             run.add("nsfw_failed", sum(1 for o in out if o[4]))

@@ -51,7 +51,7 @@ def migrate(conn: sqlite3.Connection, folder: Path | Traversable | None = None) 
                 continue
             for stmt in statements(sql):
                 conn.execute(stmt)
-            conn.execute("INSERT INTO _migrations VALUES (?, ?)",
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                          (f.name, datetime.now(timezone.utc).isoformat(timespec="seconds")))
             conn.execute("COMMIT")
         except sqlite3.Error as e:
