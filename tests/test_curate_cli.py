@@ -19,3 +19,29 @@ def test_signals_and_dedup_commands(planted):  # noqa: F811
     assert r.exit_code == 2 and "unknown signal family" in r.output
     r = CliRunner().invoke(group, ["signals", str(db), "--only", "aesthetic", "--silent"])
     assert r.exit_code == 0 and "no heads folder" in r.output
+
+
+def test_media_page_shows_signals_and_duplicate_groups(planted):  # noqa: F811
+    """After signals and dedup: the media page of a duplicated photo lists its groups with the other
+    members as thumbnails, and its signals; the curation tables have their facets."""
+    import asyncio
+
+    from wdb.db import open_db
+    from wdb.serve import make_datasette
+
+    db, _, _ = planted
+    for args in (["signals", str(db), "--only", "lang,stats,image", "--silent"],
+                 ["dedup", str(db), "--by", "sha256,phash", "--silent"]):
+        assert CliRunner().invoke(group, args).exit_code == 0
+    conn = open_db(db)
+    mid = conn.execute("SELECT id FROM media WHERE url LIKE '%/copy/a.jpg'").fetchone()[0]
+    others = {r[0] for r in conn.execute("SELECT min(id) FROM media WHERE url LIKE '%/a%.jpg' AND id != ? "
+                                         "GROUP BY url_key", (mid,))}
+    ds = make_datasette(db)
+    html = asyncio.run(ds.client.get(f"/-/wdb/media/{mid}")).text
+    assert "Duplicate groups" in html and "Signals" in html
+    shown = {int(x) for x in __import__("re").findall(r'href="/-/wdb/media/(\d+)"><img', html)}
+    assert shown and shown <= others and len(shown) >= 5  # the sha256 copies and the phash near-copies
+    for table, facet in (("text_signals", "label"), ("dup_groups", "method")):
+        r = asyncio.run(ds.client.get(f"/{db.stem}/{table}.json?_facet={facet}"))
+        assert r.status_code == 200 and r.json()["facet_results"]

@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Callable
 
+from markupsafe import Markup
+
 
 @dataclass
 class Highlight:
@@ -104,9 +106,59 @@ def _clip_scores(conn: sqlite3.Connection, media_id: int) -> Section | None:
                    columns=("model", "pretrained", "text source", "score"))
 
 
+
+def _signals(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    """Curation signals of the item's texts and of its image (`wdb signals`)."""
+    if not _has(conn, "text_signals"):
+        return None
+    rows = conn.execute(
+        "SELECT source, signal, version, value, label FROM text_signals WHERE media_id = ?1 UNION ALL "
+        "SELECT 'image', s.signal, s.version, s.value, s.label FROM image_signals s JOIN media m "
+        "ON m.url_key = s.url_key WHERE m.id = ?1 ORDER BY 1, 2, 3", (media_id,)).fetchall()
+    if not rows:
+        return None
+    return Section("Signals", [(src, sig, ver, round(v, 4) if isinstance(v, float) else v, lab)
+                               for src, sig, ver, v, lab in rows],
+                   ("of", "signal", "version", "value", "label"))
+
+
+def _duplicates(conn: sqlite3.Connection, media_id: int) -> Section | None:
+    """The duplicate groups (`wdb dedup`) the item or its image belongs to, with the other members
+    as thumbnails (at most 12 a group)."""
+    if not _has(conn, "dup_groups"):
+        return None
+    groups = conn.execute(
+        "SELECT g.kind, g.method, g.version, g.group_id, g.keep FROM dup_groups g JOIN media m ON m.id = ?1 "
+        "WHERE (g.kind = 'media' AND g.key = CAST(m.id AS TEXT)) OR (g.kind = 'image' AND g.key = m.url_key) "
+        "ORDER BY g.method, g.version", (media_id,)).fetchall()
+    rows = []
+    for kind, method, version, group_id, keep in groups:
+        members = conn.execute(
+            "SELECT g.key, g.keep FROM dup_groups g WHERE g.method = ? AND g.version = ? AND g.group_id = ? "
+            "AND g.kind = ? ORDER BY g.keep DESC, g.key LIMIT 13", (method, version, group_id, kind)).fetchall()
+        size = conn.execute("SELECT count(*) FROM dup_groups WHERE method = ? AND version = ? AND group_id = ? "
+                            "AND kind = ?", (method, version, group_id, kind)).fetchone()[0]
+        thumbs = []
+        for key, kept in members[:12]:
+            mid = int(key) if kind == "media" else conn.execute(
+                "SELECT min(id) FROM media WHERE url_key = ?", (key,)).fetchone()[0]
+            if mid is None or mid == media_id:
+                continue
+            thumbs.append(Markup('<a href="/-/wdb/media/{0}"><img src="/-/wdb/thumb/{0}" alt="" loading="lazy" '
+                                 'style="max-width:96px;max-height:72px{1}"></a>').format(
+                int(mid), ";outline:2px solid #2a2" if kept else ""))
+        rows.append((method, version, size, "kept" if keep else "duplicate", Markup(" ").join(thumbs)))
+    if not rows:
+        return None
+    return Section("Duplicate groups", rows, ("method", "version", "members", "this item", "other members"))
+
+
+def _has(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is not None
+
 HIGHLIGHTS: list[Callable[[sqlite3.Connection, int], list[Highlight]]] = [_alt_match, _span]
 SECTIONS: list[Callable[[sqlite3.Connection, int], Section | None]] = [
-    _clip_scores, _span_runs, _fetch_status, _archived, _urls, _provenance]
+    _clip_scores, _span_runs, _fetch_status, _archived, _urls, _provenance, _signals, _duplicates]
 
 
 def segments(text: str, lo: int, hi: int, marks: list[Highlight]) -> list[tuple[str, Highlight | None]]:

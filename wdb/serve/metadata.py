@@ -24,6 +24,11 @@ FACETS = {
     "clip_scores": ["text_source", "model_id"],
     "clip_image_status": ["status"],
     "span_examples": ["split", "label"],
+    # curation: languages and other labels, duplicate status
+    "text_signals": ["source", "signal", "label"],
+    "page_signals": ["signal", "label"],
+    "image_signals": ["signal", "label"],
+    "dup_groups": ["method", "kind", "keep"],
 }
 LABELS = {"pages": "url", "archives": "name", "media": "url", "clip_models": "name"}
 
