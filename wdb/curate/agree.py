@@ -28,17 +28,27 @@ class Encoder:
         self.torch, self.batch_size, self.max_length = torch, batch_size, max_length
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of texts, in their order. Each distinct text is encoded once, in batches of
+        texts of similar token length (padding to the longest of a batch costs the most here: alts
+        are short, figcaptions long)."""
         torch = self.torch
-        out = []
+        uniq = list(dict.fromkeys(texts))
+        if not uniq:
+            return np.zeros((0, 384), np.float32)
+        lengths = [len(ids) for ids in self.tok(uniq, truncation=True, max_length=self.max_length)["input_ids"]]
+        order = sorted(range(len(uniq)), key=lengths.__getitem__)
+        vecs: dict[int, np.ndarray] = {}
         with torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size):
-                enc = self.tok(texts[i:i + self.batch_size], padding=True, truncation=True,
+            for i in range(0, len(order), self.batch_size):
+                idx = order[i:i + self.batch_size]
+                enc = self.tok([uniq[k] for k in idx], padding=True, truncation=True,
                                max_length=self.max_length, return_tensors="pt")
                 h = self.model(**enc).last_hidden_state
                 m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
-                v = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-                out.append(torch.nn.functional.normalize(v, dim=-1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 384), np.float32)
+                v = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1).numpy()
+                vecs.update(zip(idx, v, strict=True))
+        at = {t: k for k, t in enumerate(uniq)}
+        return np.stack([vecs[at[t]] for t in texts])
 
 
 def cosines(enc: Encoder, a: list[str], b: list[str]) -> np.ndarray:
