@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser
 
+from .assemble import PARA, _assemble
+from .regions import (R_ARTICLE, R_MAINTAG, R_NONE, REGION_NAMES, _REGION_OUT, _element_label,
+                      _region_of)
 from .urls import looks_like_url, parse_srcset, resolve, srcset_weight, url_in_json
 
 MEDIA_SELECTOR = "img, audio, video, source, track, iframe, embed, object, a[href]"
@@ -33,15 +36,12 @@ _BLOCK = re.compile(r"<(?=[PpDdBbLlHhTtSsAaFfMmUuOoCc])(?=(?:" + BLOCK_TAGS + r"
 PARA_TAGS = "p|h[1-6]|ul|ol|dl|blockquote|pre|table|figure|hr"
 _PARA_START = re.compile(r"<(?=[PpHhUuOoDdBbTtFf])(?=(?:" + PARA_TAGS + r")[\s/>])", re.IGNORECASE)
 _PARA_END = re.compile(r"(</(?:" + PARA_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
-_PARA_RUN = re.compile("\n?(?:\ue002\n?)+")
 _MARKERS = re.compile("[\ue000-\ue004]")  # the lexbor scan's in-band markers, blanked in its input
-_ALL_MARKS = re.compile("\ue000(\\d+)\ue001|\ue003(\\d+)\ue004")
 # elements the native scanner never holds open (void, raw text): their content has no region of its own
 _NO_REGION = frozenset("area base br col embed hr img input link meta source track wbr param keygen basefont bgsound "
                        "frame script style title textarea xmp iframe noembed noframes plaintext template".split())
 # a block's end tag ends its line too ("<div>a</div>b" is two lines)
 _BLOCK_END = re.compile(r"(</(?=[PpDdBbLlHhTtSsAaFfMmUuOoCc])(?:" + BLOCK_TAGS + r")(?=[\s/>])[^>]*>)", re.IGNORECASE)
-PARA = "\ue002"
 STRIP_TAGS = ["script", "style", "noscript", "template", "head"]
 LAZY_ATTRS = (
     "data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
@@ -127,114 +127,6 @@ def _ext_kind(href: str | None) -> str | None:
         return None
     m = _EXT.search(href.lower().split("#", 1)[0])
     return EXT_KIND.get(m.group(1)) if m else None
-
-
-# ---------------------------------------------------------------- page regions
-# The same labels as wdb/html/_scan.c ("page regions"): from the tag, else role, else the words of
-# the class names and id; combined from the outermost ancestor inwards.
-R_NONE, R_MAIN, R_ARTICLE, R_HEADER, R_NAV, R_FOOTER, R_ASIDE, R_FORM, R_MENU = range(9)
-R_MAINTAG = 15  # <main>, role=main: a label only (the region inside is R_ARTICLE, whatever encloses it)
-REGION_NAMES = ("", "main", "article", "header", "nav", "footer", "aside", "form", "menu")
-_RANK = (99, 7, 7, 6, 2, 5, 4, 3, 1)
-_PREFIX, _STATE = 16, 32
-_KEYWORDS = {}
-for _label, _words in (
-        (R_MENU, "menu menus menubar megamenu mainmenu submenu menuitem dropdown"),
-        (R_NAV, "nav navbar navigation topnav mainnav sitenav subnav breadcrumb breadcrumbs pagination pager"),
-        (R_FORM, "form search searchform searchbox login newsletter subscribe signup"),
-        (R_ASIDE, "aside sidebar widget widgets related sponsor sponsored promo advert advertisement ad ads "
-                  "share sharing social comments comment"),
-        (R_FOOTER, "footer colophon copyright siteinfo sitefooter pagefooter"),
-        (R_HEADER, "header masthead siteheader pageheader topbar"),
-        (R_MAIN, "main content article post entry story hentry maincontent articlebody postbody entrycontent "
-                 "postcontent storybody"),
-        (_PREFIX, "has is no with"),
-        (_STATE, "open opened active fixed sticky closed visible hidden expanded collapsed enabled disabled "
-                 "scrolled toggled shown")):
-    for _w in _words.split():
-        _KEYWORDS[_w] = _label
-_TAG_LABEL = {"header": R_HEADER, "footer": R_FOOTER, "nav": R_NAV, "aside": R_ASIDE, "form": R_FORM,
-              "main": R_MAINTAG, "article": R_ARTICLE, "menu": R_MENU}
-_ROLE_LABEL = {"banner": R_HEADER, "navigation": R_NAV, "contentinfo": R_FOOTER, "complementary": R_ASIDE,
-               "search": R_FORM, "form": R_FORM, "main": R_MAINTAG, "article": R_ARTICLE, "menu": R_MENU,
-               "menubar": R_MENU}
-_NAMES = re.compile(r"[^ \t\n\f\r]+")
-_NAME_WORDS = re.compile(r"[A-Za-z0-9]+")
-
-
-def _better(a: int, b: int) -> int:
-    if not a:
-        return b
-    if not b:
-        return a
-    return b if _RANK[b] < _RANK[a] else a
-
-
-def _names_label(value: str | None) -> int:
-    """The best label of the white-space separated class names (or id) in value."""
-    best = main = 0
-    for name in _NAMES.findall(value or ""):
-        words = _NAME_WORDS.findall(name)
-        if not words or len(words) > 16 or sum(map(len, words)) > 127:
-            continue
-        words = [w.lower() for w in words]
-        if _KEYWORDS.get(words[0]) == _PREFIX or _KEYWORDS.get(words[-1]) == _STATE:
-            continue
-        one = 0
-        for w in words + (["".join(words)] if len(words) > 1 else []):
-            lab = _KEYWORDS.get(w, 0)
-            if 0 < lab < _PREFIX:
-                one = _better(one, lab)
-        if one == R_MAIN:
-            main = 1
-        else:
-            best = _better(best, one)
-    # content and boilerplate words in different names ("content-site one-sidebar") describe the
-    # layout of a wrapper, not a region
-    return (0 if best else R_MAIN) if main else best
-
-
-def _role_label(value: str | None) -> int:
-    m = _NAMES.search(value or "")
-    return _ROLE_LABEL.get(m.group().lower(), 0) if m and m.group().isascii() else 0
-
-
-def _element_label(tag: str, attrs: dict) -> int:
-    if tag in ("html", "body"):
-        return 0
-    return (_TAG_LABEL.get(tag) or _role_label(attrs.get("role"))
-            or _better(_names_label(attrs.get("class")), _names_label(attrs.get("id"))))
-
-
-def _combine(parent: int, label: int) -> int:
-    if not label:
-        return parent
-    if label == R_MAINTAG:  # boilerplate around <main> was mislabelled
-        return R_ARTICLE
-    if label in (R_MAIN, R_ARTICLE):  # main content never relabels boilerplate around it
-        return label if parent in (R_NONE, R_MAIN) else parent
-    if label in (R_HEADER, R_FOOTER) and parent == R_ARTICLE:
-        return parent  # an article's own header or footer
-    return label
-
-
-def _region_of(node, memo: dict) -> int:
-    """The region of a lexbor element (its own label combined with its ancestors')."""
-    chain = []
-    p = node
-    while p is not None and p.mem_id not in memo:
-        chain.append(p)
-        p = p.parent
-    r = memo[p.mem_id] if p is not None else R_NONE
-    for q in reversed(chain):
-        tag = q.tag
-        if tag and tag[0] not in "#-":
-            r = _combine(r, _element_label(tag, q.attributes))
-        memo[q.mem_id] = r
-    return r
-
-
-_REGION_OUT = {name: ("main" if name == "article" else name) for name in REGION_NAMES if name}
 
 
 def scan_lexbor(html: str, max_text_chars: int) -> tuple:
@@ -580,89 +472,3 @@ def extract(html: str, url: str, max_text_chars: int = 2_000_000, scanner: str |
         it.seq = i
     return Page(_clean(title), lang, text, items, skipped, capped, regions)
 
-
-_LEVEL_SEP = ("", " ", "\n", "\n\n")
-_WS = " \n" + PARA
-
-
-def _level(ws: str) -> int:
-    """0 none, 1 space, 2 line break, 3 paragraph break (blank line)."""
-    return 3 if PARA in ws else 2 if "\n" in ws else 1 if ws else 0
-
-
-def _assemble(raw: str, max_chars: int) -> tuple[str, dict[int, int], bool, list[tuple[int, int]]]:
-    """Remove markers, normalise white space, and return (text, {seq: position}, capped, regions).
-
-    Runs of white space become one space, or one newline when they hold a line break, or a blank
-    line when they hold a paragraph break; an inline item between two words separates them by a
-    space. Region markers are zero-width: regions lists (position, region) where the region of the
-    written text changes, at its first character.
-    """
-    # one C-level pass per line collapses white space for the whole text; markers are not space;
-    # a paragraph break is PARA on a line of its own, and runs of them become one PARA
-    raw = "\n".join(line for line in (" ".join(x.split()) for x in raw.split("\n")) if line)
-    if PARA in raw:
-        raw = _PARA_RUN.sub(PARA, raw)
-    parts = _ALL_MARKS.split(raw)  # text, item, region, text, item, region, ...
-    out: list[str] = []
-    n = 0
-    positions: dict[int, int] = {}
-    regions: list[tuple[int, int]] = []
-    region = last_region = R_NONE
-    pending = 0  # white space seen but not yet written: a _level
-    last = ""  # last character written
-    capped = False
-    for i in range(0, len(parts), 3):
-        part = parts[i]
-        if part and not capped:
-            core = part.strip(_WS)
-            if not core:
-                pending = max(pending, _level(part))
-            else:
-                lead = part[: len(part) - len(part.lstrip(_WS))]
-                if n and (pending or lead) and not last.isspace():
-                    sep = _LEVEL_SEP[max(pending, _level(lead))]
-                    out.append(sep)
-                    n += len(sep)
-                if PARA in core:
-                    core = core.replace(PARA, "\n\n")
-                if n + len(core) > max_chars:
-                    core = core[: max(0, max_chars - n)]
-                    capped = True
-                if core and (region != last_region or not regions):
-                    regions.append((n, region))
-                    last_region = region
-                out.append(core)
-                n += len(core)
-                last = core[-1:] or last
-                pending = _level(part[len(part.rstrip(_WS)):])
-        if i + 1 >= len(parts):
-            break
-        item, reg = parts[i + 1], parts[i + 2]
-        if reg is not None:
-            region = int(reg)
-            continue
-        if not capped and n:
-            # the next text, past region markers
-            k = i + 3
-            while k + 2 < len(parts) and not parts[k] and parts[k + 2] is not None:
-                k += 3
-            nxt = parts[k][:1] if k < len(parts) else ""
-            if not nxt and k + 1 < len(parts) and parts[k + 1] is not None:
-                nxt = "\ue000"
-            if last.isspace():  # right after another item's separator: no second one
-                sep = ""
-            else:
-                sep = _LEVEL_SEP[pending] or (" " if nxt and nxt not in _WS and nxt != "\ue000" else "")
-            if sep:
-                out.append(sep)
-                n += len(sep)
-                last = sep[-1]
-            pending = 0
-        positions.setdefault(int(item), n)
-    text = "".join(out)
-    if text[-1:].isspace() and not capped:  # no trailing white space (the separator before items at the very end)
-        text = text.rstrip()
-        n = len(text)
-        positions = {k: min(p, n) for k, p in positions.items()}
-    return text, positions, capped, regions
