@@ -51,104 +51,87 @@ class SignalsSettings:
     limit: int | None = None  # at most this many items per family and source
 
 
-def _pending_text(conn, src: str, signal: str, version: str, after: int, n: int):
-    sql = (f"SELECT q.* FROM ({TEXT_SQL[src]}) q WHERE q.id > ? AND NOT EXISTS (SELECT 1 FROM text_signals t "
-           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ? {DONE}) ORDER BY q.id LIMIT ?")
-    return conn.execute(sql, (after, src, signal, version, n)).fetchall()
+INSERT_PAGE = "INSERT OR IGNORE INTO page_signals (page_id, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)"
+INSERT_IMAGE = ("INSERT OR IGNORE INTO image_signals (url_key, signal, version, value, label, run_id) "
+                "VALUES (?,?,?,?,?,?)")
 
 
-def _count_text(conn, src, signal, version) -> int:
-    sql = (f"SELECT count(*) FROM ({TEXT_SQL[src]}) q WHERE NOT EXISTS (SELECT 1 FROM text_signals t "
-           f"WHERE t.media_id = q.id AND t.source = ? AND t.signal = ? AND t.version = ? {DONE})")
-    return conn.execute(sql, (src, signal, version)).fetchone()[0]
+def _in_batches(conn, run, s: SignalsSettings, progress, *, frm: str, args: tuple, select: str, key: str,
+                first, desc: str, unit: str, counter: str, insert: str, rows_of, size: int | None = None) -> None:
+    """The loop every family shares: the pending items (`SELECT select frm`, `frm` ending in a
+    condition) in order of `key`, a batch at a time; `rows_of(batch)` gives the rows to insert, in one
+    transaction per batch (the resume point), with a progress bar and a counter."""
+    total = conn.execute(f"SELECT count(*) {frm}", args).fetchone()[0]
+    if s.limit is not None:
+        total = min(total, s.limit)
+    if not total:
+        return
+    bar = progress_bar(progress, total, desc, unit)
+    after, done = first, 0
+    try:
+        while done < total:
+            batch = conn.execute(f"SELECT {select} {frm} AND {key} > ? ORDER BY {key} LIMIT ?",
+                                 (*args, after, min(size or s.batch_size, total - done))).fetchall()
+            if not batch:
+                break
+            out = rows_of(batch)
+            with transaction(conn):
+                conn.executemany(insert, out)
+            after, done = batch[-1][0], done + len(batch)
+            run.add(counter, len(batch))
+            bar.update(len(batch))
+    finally:
+        bar.close()
 
 
 def _text_family(conn, run, s: SignalsSettings, progress, family: str) -> None:
     marker, version = ("lang", lang.VERSION) if family == "lang" else ("words", text.VERSION)
+
+    def rows_of(batch):
+        out = []
+        for mid, t, title, span_run in batch:
+            t = t or ""
+            if family == "lang":
+                code, conf = lang.detect(t, s.max_chars)
+                out.append((mid, src, "lang", version, conf, code, run.id, span_run))
+            else:
+                for sig, val, lab in text.stats(t, title if src == "alt" else None):
+                    out.append((mid, src, sig, version, val, lab, run.id, span_run))
+        return out
+
     for src in s.sources:
-        total = _count_text(conn, src, marker, version)
-        if s.limit is not None:
-            total = min(total, s.limit)
-        if not total:
-            continue
-        bar = progress_bar(progress, total, f"{family} {src}", "text")
-        after, done = 0, 0
-        try:
-            while done < total:
-                rows = _pending_text(conn, src, marker, version, after, min(s.batch_size, total - done))
-                if not rows:
-                    break
-                out = []
-                for mid, t, title, span_run in rows:
-                    t = t or ""
-                    if family == "lang":
-                        code, conf = lang.detect(t, s.max_chars)
-                        out.append((mid, src, "lang", version, conf, code, run.id, span_run))
-                    else:
-                        for sig, val, lab in text.stats(t, title if src == "alt" else None):
-                            out.append((mid, src, sig, version, val, lab, run.id, span_run))
-                with transaction(conn):
-                    conn.executemany(INSERT_TEXT, out)
-                after, done = rows[-1][0], done + len(rows)
-                run.add(f"{family}_texts", len(rows))
-                bar.update(len(rows))
-        finally:
-            bar.close()
+        frm = (f"FROM ({TEXT_SQL[src]}) q WHERE NOT EXISTS (SELECT 1 FROM text_signals t WHERE t.media_id = q.id "
+               f"AND t.source = ? AND t.signal = ? AND t.version = ? {DONE})")
+        _in_batches(conn, run, s, progress, frm=frm, args=(src, marker, version), select="q.*", key="q.id", first=0,
+                    desc=f"{family} {src}", unit="text", counter=f"{family}_texts", insert=INSERT_TEXT, rows_of=rows_of)
 
 
 def _page_lang(conn, run, s: SignalsSettings, progress) -> None:
     v = lang.VERSION
-    q = ("FROM pages p WHERE NOT EXISTS (SELECT 1 FROM page_signals g WHERE g.page_id = p.id AND g.signal = 'lang' "
-         "AND g.version = ?)")
-    total = conn.execute(f"SELECT count(*) {q}", (v,)).fetchone()[0]
-    if s.limit is not None:
-        total = min(total, s.limit)
-    bar = progress_bar(progress, total, "page lang", "page")
-    after, done = 0, 0
-    try:
-        while done < total:
-            rows = conn.execute(f"SELECT p.id, substr(p.text, 1, ?), p.lang {q} AND p.id > ? ORDER BY p.id LIMIT ?",
-                                (s.max_chars * 2, v, after, min(s.batch_size, total - done))).fetchall()
-            if not rows:
-                break
-            out = []
-            for pid, t, declared in rows:
-                code, conf = lang.detect(t or "", s.max_chars)
-                out.append((pid, "lang", v, conf, code, run.id))
-                out.append((pid, "declared_lang", v, None, lang.normalise_declared(declared), run.id))
-            with transaction(conn):
-                conn.executemany("INSERT OR IGNORE INTO page_signals (page_id, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
-            after, done = rows[-1][0], done + len(rows)
-            run.add("pages", len(rows))
-            bar.update(len(rows))
-    finally:
-        bar.close()
+
+    def rows_of(batch):
+        out = []
+        for pid, t, declared in batch:
+            code, conf = lang.detect(t or "", s.max_chars)
+            out.append((pid, "lang", v, conf, code, run.id))
+            out.append((pid, "declared_lang", v, None, lang.normalise_declared(declared), run.id))
+        return out
+
+    frm = ("FROM pages p WHERE NOT EXISTS (SELECT 1 FROM page_signals g WHERE g.page_id = p.id AND g.signal = 'lang' "
+           "AND g.version = ?)")
+    _in_batches(conn, run, s, progress, frm=frm, args=(v,), select=f"p.id, substr(p.text, 1, {int(s.max_chars) * 2}), "
+                "p.lang", key="p.id", first=0, desc="page lang", unit="page", counter="pages", insert=INSERT_PAGE,
+                rows_of=rows_of)
 
 
 def _images(conn, run, s: SignalsSettings, progress) -> None:
     v = image.VERSION
-    q = ("FROM images i WHERE i.status = 'ok' AND NOT EXISTS (SELECT 1 FROM image_signals g "
-         "WHERE g.url_key = i.url_key AND g.signal = 'width' AND g.version = ?)")
-    total = conn.execute(f"SELECT count(*) {q}", (v,)).fetchone()[0]
-    if s.limit is not None:
-        total = min(total, s.limit)
-    bar = progress_bar(progress, total, "images", "image")
-    after, done = "", 0
-    try:
-        while done < total:
-            rows = conn.execute(f"SELECT i.url_key, i.width, i.height, i.frames, i.mime, i.bytes {q} "
-                                "AND i.url_key > ? ORDER BY i.url_key LIMIT ?",
-                                (v, after, min(s.batch_size, total - done))).fetchall()
-            if not rows:
-                break
-            out = [(r[0], sig, v, val, lab, run.id) for r in rows for sig, val, lab in image.image_stats(*r)]
-            with transaction(conn):
-                conn.executemany("INSERT OR IGNORE INTO image_signals (url_key, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
-            after, done = rows[-1][0], done + len(rows)
-            run.add("images", len(rows))
-            bar.update(len(rows))
-    finally:
-        bar.close()
+    frm = ("FROM images i WHERE i.status = 'ok' AND NOT EXISTS (SELECT 1 FROM image_signals g "
+           "WHERE g.url_key = i.url_key AND g.signal = 'width' AND g.version = ?)")
+    _in_batches(conn, run, s, progress, frm=frm, args=(v,), select="i.url_key, i.width, i.height, i.frames, i.mime, "
+                "i.bytes", key="i.url_key", first="", desc="images", unit="image", counter="images", insert=INSERT_IMAGE,
+                rows_of=lambda batch: [(r[0], sig, v, val, lab, run.id) for r in batch
+                                       for sig, val, lab in image.image_stats(*r)])
 
 
 def heads_dir(s: SignalsSettings) -> Path | None:
@@ -180,70 +163,45 @@ def _aesthetic(conn, run, s: SignalsSettings, progress, log) -> None:
     for mid, f in matched:
         head = image.load_head(d / f)
         v = f"{Path(f).stem}@m{mid}"
-        q = ("FROM image_embeddings e WHERE e.model_id = ? AND NOT EXISTS (SELECT 1 FROM image_signals g "
-             "WHERE g.url_key = e.url_key AND g.signal = 'aesthetic' AND g.version = ?)")
-        total = conn.execute(f"SELECT count(*) {q}", (mid, v)).fetchone()[0]
-        if s.limit is not None:
-            total = min(total, s.limit)
-        bar = progress_bar(progress, total, "aesthetic", "image")
-        after, done = "", 0
-        try:
-            while done < total:
-                rows = conn.execute(f"SELECT e.url_key, e.embedding {q} AND e.url_key > ? ORDER BY e.url_key "
-                                    "LIMIT ?", (mid, v, after, min(s.batch_size, total - done))).fetchall()
-                if not rows:
-                    break
-                good = [(k, b) for k, b in rows if len(b) == 2 * head[0].shape[0]]
-                out = [(k, "aesthetic", v, None, "bad_embedding", run.id) for k, b in rows
-                       if len(b) != 2 * head[0].shape[0]]
-                if good:
-                    emb = np.frombuffer(b"".join(b for _, b in good), dtype="<f2").reshape(len(good), -1)
-                    out += [(k, "aesthetic", v, float(x), None, run.id)
-                            for (k, _), x in zip(good, image.aesthetic(emb, head))]
-                with transaction(conn):
-                    conn.executemany("INSERT OR IGNORE INTO image_signals (url_key, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
-                after, done = rows[-1][0], done + len(rows)
-                run.add("aesthetic", len(rows))
-                bar.update(len(rows))
-        finally:
-            bar.close()
+        width = 2 * head[0].shape[0]
+
+        def rows_of(batch, v=v, head=head, width=width):
+            good = [(k, b) for k, b in batch if len(b) == width]
+            out = [(k, "aesthetic", v, None, "bad_embedding", run.id) for k, b in batch if len(b) != width]
+            if good:
+                emb = np.frombuffer(b"".join(b for _, b in good), dtype="<f2").reshape(len(good), -1)
+                out += [(k, "aesthetic", v, float(x), None, run.id)
+                        for (k, _), x in zip(good, image.aesthetic(emb, head), strict=True)]
+            return out
+
+        frm = ("FROM image_embeddings e WHERE e.model_id = ? AND NOT EXISTS (SELECT 1 FROM image_signals g "
+               "WHERE g.url_key = e.url_key AND g.signal = 'aesthetic' AND g.version = ?)")
+        _in_batches(conn, run, s, progress, frm=frm, args=(mid, v), select="e.url_key, e.embedding", key="e.url_key",
+                    first="", desc="aesthetic", unit="image", counter="aesthetic", insert=INSERT_IMAGE, rows_of=rows_of)
 
 
 def _agreement(conn, run, s: SignalsSettings, progress) -> None:
     v = agree.VERSION
-    enc = None
+    enc = []
+
+    def rows_of(batch):
+        if not enc:
+            enc.append(agree.Encoder())
+        ok = [r for r in batch if r[2] and r[2].strip()]
+        cos = agree.cosines(enc[0], [r[1] for r in ok], [r[2] for r in ok]) if ok else []
+        val = {r[0]: float(c) for r, c in zip(ok, cos, strict=True)}
+        return [(r[0], src, "alt_agreement", v, val.get(r[0]), None, run.id, r[3]) for r in batch]
+
     for src in ("span", "figcaption"):
         if src not in s.sources:
             continue
-        q = (f"FROM ({TEXT_SQL[src]}) q JOIN media m ON m.id = q.id WHERE m.alt IS NOT NULL AND trim(m.alt) != '' "
-             f"AND NOT EXISTS (SELECT 1 FROM text_signals t WHERE t.media_id = q.id AND t.source = ? "
-             f"AND t.signal = 'alt_agreement' AND t.version = ? {DONE})")
-        total = conn.execute(f"SELECT count(*) {q}", (src, v)).fetchone()[0]
-        if s.limit is not None:
-            total = min(total, s.limit)
-        if not total:
-            continue
-        enc = enc or agree.Encoder()
-        bar = progress_bar(progress, total, f"agreement {src}", "text")
-        after, done = 0, 0
-        try:
-            while done < total:
-                rows = conn.execute(f"SELECT q.id, m.alt, q.{'text' if src == 'span' else 'figcaption'}, q.span_run {q} "
-                                    "AND q.id > ? ORDER BY q.id LIMIT ?",
-                                    (src, v, after, min(s.batch_size, total - done))).fetchall()
-                if not rows:
-                    break
-                ok = [r for r in rows if r[2] and r[2].strip()]
-                cos = agree.cosines(enc, [r[1] for r in ok], [r[2] for r in ok]) if ok else []
-                val = {r[0]: float(c) for r, c in zip(ok, cos)}
-                out = [(r[0], src, "alt_agreement", v, val.get(r[0]), None, run.id, r[3]) for r in rows]
-                with transaction(conn):
-                    conn.executemany(INSERT_TEXT, out)
-                after, done = rows[-1][0], done + len(rows)
-                run.add("agreement_texts", len(rows))
-                bar.update(len(rows))
-        finally:
-            bar.close()
+        frm = (f"FROM ({TEXT_SQL[src]}) q JOIN media m ON m.id = q.id WHERE m.alt IS NOT NULL AND trim(m.alt) != '' "
+               f"AND NOT EXISTS (SELECT 1 FROM text_signals t WHERE t.media_id = q.id AND t.source = ? "
+               f"AND t.signal = 'alt_agreement' AND t.version = ? {DONE})")
+        _in_batches(conn, run, s, progress, frm=frm, args=(src, v),
+                    select=f"q.id, m.alt, q.{'text' if src == 'span' else 'figcaption'}, q.span_run", key="q.id",
+                    first=0, desc=f"agreement {src}", unit="text", counter="agreement_texts", insert=INSERT_TEXT,
+                    rows_of=rows_of)
 
 
 def _nsfw(conn, run, s: SignalsSettings, progress) -> None:
@@ -252,29 +210,17 @@ def _nsfw(conn, run, s: SignalsSettings, progress) -> None:
 
     clf = nsfw.load()
     v = nsfw.VERSION
-    q = ("FROM images i WHERE i.status = 'ok' AND i.location IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-         "image_signals g WHERE g.url_key = i.url_key AND g.signal = 'nsfw' AND g.version = ?)")
-    total = conn.execute(f"SELECT count(*) {q}", (v,)).fetchone()[0]
-    if s.limit is not None:
-        total = min(total, s.limit)
-    bar = progress_bar(progress, total, "nsfw", "image")
-    after, done = "", 0
-    try:
-        while done < total:
-            rows = conn.execute(f"SELECT i.url_key, i.location, i.\"offset\", i.length, i.inner, i.sha256 {q} "
-                                "AND i.url_key > ? ORDER BY i.url_key LIMIT ?",
-                                (v, after, min(64, total - done))).fetchall()
-            if not rows:
-                break
-            out = [(key, "nsfw", v, val, lab, run.id) for key, val, lab in nsfw.score(clf, rows)]
-            with transaction(conn):
-                conn.executemany("INSERT OR IGNORE INTO image_signals (url_key, signal, version, value, label, run_id) VALUES (?,?,?,?,?,?)", out)
-            after, done = rows[-1][0], done + len(rows)
-            run.add("nsfw", len(rows))
-            run.add("nsfw_failed", sum(1 for o in out if o[4]))
-            bar.update(len(rows))
-    finally:
-        bar.close()
+
+    def rows_of(batch):
+        out = [(key, "nsfw", v, val, lab, run.id) for key, val, lab in nsfw.score(clf, batch)]
+        run.add("nsfw_failed", sum(1 for o in out if o[4]))
+        return out
+
+    frm = ("FROM images i WHERE i.status = 'ok' AND i.location IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+           "image_signals g WHERE g.url_key = i.url_key AND g.signal = 'nsfw' AND g.version = ?)")
+    _in_batches(conn, run, s, progress, frm=frm, args=(v,), select="i.url_key, i.location, i.\"offset\", i.length, "
+                "i.inner, i.sha256", key="i.url_key", first="", desc="nsfw", unit="image", counter="nsfw",
+                insert=INSERT_IMAGE, rows_of=rows_of, size=64)
 
 
 def signals(conn: sqlite3.Connection, s: SignalsSettings | None = None, progress: bool = True, log=None) -> Result:
