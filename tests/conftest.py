@@ -89,3 +89,21 @@ def start_serve(db, stdout=None, stderr=None, args=(), tries: int = 300):
                 break
             time.sleep(0.1)
     return proc, port
+
+
+def archive_htmls():
+    """(label, decoded HTML) of every HTML response in the real archives of ../shared/corpus/warc."""
+    from wdb.html.charset import decode_html
+    from wdb.ingest.extract_record import HTML_TYPES, _mime
+    from wdb.warc.http import parse_http_response
+    from wdb.warc.reader import ArchiveProblem, ArchiveReader
+
+    files = sorted(p for p in WARC.rglob("*") if p.is_file() and (".warc" in p.name or ".arc" in p.name))
+    for f in files:
+        with open(f, "rb") as fh:
+            for rec in ArchiveReader(fh):
+                if isinstance(rec, ArchiveProblem) or rec.rec_type != "response":
+                    continue
+                pl = parse_http_response(rec.block, 64 << 20)
+                if _mime(pl.headers.get("content-type")) in HTML_TYPES:
+                    yield f"{f.name}@{rec.offset}", decode_html(pl.body, pl.headers.get("content-type"))[0]

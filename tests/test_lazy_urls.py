@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import CORPUS, WARC
+from conftest import CORPUS, archive_htmls
 from wdb.html.charset import decode_html
 from wdb.html.extract import extract
 from wdb.html.urls import looks_like_url, resolve, url_in_json
@@ -102,20 +102,7 @@ def test_raw_spaces_and_non_ascii_are_percent_encoded():
 def _corpus_htmls():
     for p in PAGES:
         yield p.parent.name, decode_html(p.read_bytes(), "text/html")[0]
-    from wdb.ingest.extract_record import HTML_TYPES, _mime
-    from wdb.warc.http import parse_http_response
-    from wdb.warc.reader import ArchiveProblem, ArchiveReader
-
-    files = sorted(p for p in WARC.rglob("*") if p.is_file() and (".warc" in p.name or ".arc" in p.name))
-    for f in files:
-        with open(f, "rb") as fh:
-            for rec in ArchiveReader(fh):
-                if isinstance(rec, ArchiveProblem) or rec.rec_type != "response":
-                    continue
-                pl = parse_http_response(rec.block, 64 << 20)
-                if _mime(pl.headers.get("content-type")) in HTML_TYPES:
-                    yield f"{f.name}@{rec.offset}", decode_html(pl.body, pl.headers.get("content-type"))[0]
-
+    yield from archive_htmls()
 
 _LAZY_VALUE = re.compile(r"(?:https?:)?//\S+|/?[\w./%-]+\.(?:jpe?g|png|gif|webp|avif|svg)(?:\?\S*)?$", re.I)
 

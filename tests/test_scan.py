@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, archive_htmls
 from wdb.context import _TOKEN_SPLIT, PageTokens, WordIndex, _native_windows
 from wdb.html.charset import decode_html
 from wdb.html.extract import extract, scan_lexbor, scan_native
@@ -35,21 +35,10 @@ def test_corpus_pages_scan_identically():
 
 def test_corpus_archive_pages_scan_identically():
     """Every HTML response in the real archives of ../shared/corpus/warc (440 of them)."""
-    from wdb.ingest.extract_record import HTML_TYPES, _mime
-    from wdb.warc.http import parse_http_response
-    from wdb.warc.reader import ArchiveProblem, ArchiveReader
-
-    files = sorted(p for p in (CORPUS / "warc").rglob("*") if p.is_file() and (".warc" in p.name or ".arc" in p.name))
     n = 0
-    for f in files:
-        with open(f, "rb") as fh:
-            for rec in ArchiveReader(fh):
-                if isinstance(rec, ArchiveProblem) or rec.rec_type != "response":
-                    continue
-                pl = parse_http_response(rec.block, 64 << 20)
-                if _mime(pl.headers.get("content-type")) in HTML_TYPES:
-                    same(decode_html(pl.body, pl.headers.get("content-type"))[0])
-                    n += 1
+    for _, html in archive_htmls():
+        same(html)
+        n += 1
     assert n >= 400
 
 
