@@ -124,12 +124,12 @@ def test_geometry_is_open_clips_own_preprocess_split():
             (small,) = pil_pixels(body, [g], 1 << 30, reduced=True)  # 640x480 -> drafted to 1/2 (320x240) at 224
             assert small.shape == full.shape
             w, h = Image.open(io.BytesIO(body)).size
-            if min(w, h) < 2 * size:
-                assert torch.equal(small, full)  # no DCT scale keeps both sides >= size: a full decode
+            diff = (small.int() - full.int()).abs().float().mean().item()  # mean absolute, of 255
+            if min(w, h) < 2 * size:  # no DCT scale keeps both sides >= size: full decode, tensor resize
+                assert diff < 0.05
                 continue
             drafted += 1
-            diff = (small.int() - full.int()).abs().float().mean().item()
-            assert 0 < diff < 6  # mean absolute pixel difference (of 255) that reduced decoding costs
+            assert 0.05 < diff < 6  # what decoding at 1/2 scale costs
     assert drafted > 0
 
 
@@ -154,7 +154,9 @@ def test_full_decode_equals_open_clip_and_draft_stays_close(tmp_path, models):
     diffs = [abs(draft[u][1] - w) for u, w in zip(urls, want)]
     # the tiny model's 32 px input lets libjpeg decode COCO at 1/8: a few 1e-3 on these random weights
     assert max(diffs) < 2e-2 and max(diffs) > 0
-    assert abs(draft["http://img.example.org/p.png"][1] - want[urls.index("http://img.example.org/p.png")]) < 1e-5
+    # a PNG has no DCT scales: full decode, only the resize runs on the tensor instead of in PIL
+    png = abs(draft["http://img.example.org/p.png"][1] - want[urls.index("http://img.example.org/p.png")])
+    assert png < 1e-3 and png < max(diffs)
 
 
 def test_device_decode_on_cpu_is_close_to_full(tmp_path, models):

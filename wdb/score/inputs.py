@@ -118,16 +118,30 @@ def to_uint8_chw(im):
     import numpy as np
     import torch
 
-    a = np.asarray(im, dtype=np.uint8)
+    a = np.array(im, dtype=np.uint8)  # a writable copy
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
-    return torch.from_numpy(a.copy()).permute(2, 0, 1)
+    return torch.from_numpy(a).permute(2, 0, 1)
 
 
 def pil_pixels(body: bytes, geoms: list[Geometry], max_pixels: int, reduced: bool) -> list:
-    """One uint8 CHW tensor per geometry, from one decode (at the largest size any of them needs)."""
+    """One uint8 CHW tensor per geometry, from one decode (at the largest size any of them needs).
+    reduced=False: open_clip's own PIL steps on the full-size decode (exact). reduced=True: the
+    JPEG drafted to a smaller DCT scale, and resize + crop done on the uint8 tensor (torchvision's
+    antialiased bicubic, which agrees with PIL's to ~0.003 of 255 on average: measured on COCO),
+    about 2x cheaper than PIL's resize of the full image."""
     im = decode_rgb_reduced(body, max(g.shortest for g in geoms), max_pixels, reduced)
-    return [to_uint8_chw(g.steps(im)) for g in geoms]
+    if not reduced:
+        return [to_uint8_chw(g.steps(im)) for g in geoms]
+    chw = None
+    out = []
+    for g in geoms:
+        if g.simple:
+            chw = to_uint8_chw(im) if chw is None else chw
+            out.append(device_geometry(chw, g).contiguous())
+        else:
+            out.append(to_uint8_chw(g.steps(im)))
+    return out
 
 
 def is_jpeg(body: bytes) -> bool:
