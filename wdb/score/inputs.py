@@ -111,7 +111,8 @@ def decode_rgb_reduced(body: bytes, shortest: int, max_pixels: int, reduced: boo
         im = open_image(body, max_pixels)
         if reduced and im.format == "JPEG" and shortest > 0:
             im.draft("RGB", (shortest, shortest))
-        return im.convert("RGB")
+        im.load()
+        return im if im.mode == "RGB" else im.convert("RGB")  # convert() of an RGB image is a copy
 
 
 def to_uint8_chw(im):
