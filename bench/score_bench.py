@@ -71,9 +71,27 @@ def cpu_seconds() -> float:
     return t
 
 
-def input_side(items, geoms, tokenizers, texts, decode: str, workers: int, batch_size: int) -> dict:
+class Before:
+    """The input side as it was before issue 17: full decode + open_clip's preprocess to float32 in
+    the worker (the baseline the new modes are compared with, same run)."""
+
+    def __init__(self, items, preprocess):
+        self.items, self.preprocess = items, preprocess
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        from wdb.fetch.probe import decode_rgb
+        from wdb.warc.payload import read_verified
+
+        return self.preprocess(decode_rgb(read_verified(*self.items[i][1:6])))
+
+
+def input_side(items, geoms, tokenizers, texts, decode: str, workers: int, batch_size: int, preprocess) -> dict:
     """Read + decode + geometry + tokenise through the DataLoader as wdb score runs it; no model.
-    Children's CPU time counts once the workers are joined (end of the iteration)."""
+    decode="device" here is the workers' share only (read, sha256, header): the decode runs on the
+    GPU. Children's CPU time counts once the workers are joined (end of the iteration)."""
     import torch
 
     from wdb.score import _worker_init
@@ -81,12 +99,15 @@ def input_side(items, geoms, tokenizers, texts, decode: str, workers: int, batch
 
     c0, t0 = cpu_seconds(), time.perf_counter()
     n = 0
+    if decode == "before":
+        ds, collate = Before(items, preprocess), None
+    else:
+        ds, collate = Images(items, geoms, decode), Collate([[t] for t in texts], tokenizers)
     loader = torch.utils.data.DataLoader(
-        Images(items, geoms, decode), batch_size=batch_size, num_workers=workers,
-        collate_fn=Collate(lambda i: [texts[i]], tokenizers), worker_init_fn=_worker_init if workers else None,
-        prefetch_factor=4 if workers else None)
+        ds, batch_size=batch_size, num_workers=workers, collate_fn=collate,
+        worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None)
     for batch in loader:
-        n += len(batch["idx"])
+        n += len(batch["idx"]) if isinstance(batch, dict) else len(batch)
     del loader
     cpu, wall = cpu_seconds() - c0, time.perf_counter() - t0
     return {"decode": decode, "workers": workers, "images": n, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
@@ -178,10 +199,11 @@ def main() -> None:
                         "JOIN media m ON m.url_key = i.url_key WHERE i.status = 'ok' ORDER BY m.id").fetchall()
     items, texts = [r[:6] for r in rows], [r[6] for r in rows]
     toks = [loaded[names[0]][2]]
-    report["input_side"] = [input_side(items, geoms, toks, texts, d, args.input_workers, args.batch_size)
-                            for d in ("draft", "full")]
+    modes = ["draft", "full", "before"] + (["device"] if device.type == "cuda" else [])
+    report["input_side"] = [input_side(items, geoms, toks, texts, d, args.input_workers, args.batch_size,
+                                       loaded[names[0]][1]) for d in modes]
     for r in report["input_side"]:
-        print(f"input side alone, decode={r['decode']:5s} {r['workers']} workers: {r['images_per_cpu_s']:7.1f} images/CPU-s "
+        print(f"input side alone, decode={r['decode']:6s} {r['workers']} workers: {r['images_per_cpu_s']:7.1f} images/CPU-s "
               f"({r['images_per_wall_s']:.1f}/s wall, {r['images']} images)", flush=True)
 
     # 2. reduced-size against full-size decoding, first model, every image with its alt text

@@ -343,9 +343,7 @@ def _score(conn, s: ScoreSettings, run, log) -> None:
             items.append(ptr[k])
             need.append(who)
 
-    def texts_of(i):
-        key = items[i][0]
-        return [t for j in need[i] for _, _, t in models[j].todo[key]]
+    texts_of = [[t for j in who for _, _, t in models[j].todo[item[0]]] for item, who in zip(items, need)]
 
     run.counts.update(images=0, scores=0, failed_images=0, model_id=models[0].mid,
                       model_ids=[m.mid for m in models], decode=decode)

@@ -228,8 +228,8 @@ class Collate:
     """Batch in the worker: uint8 stacks per geometry (raw JPEGs kept apart for the device decode),
     and the batch's distinct texts tokenised once per distinct tokenizer."""
 
-    def __init__(self, texts_of, tokenizers: list):
-        self.texts_of, self.tokenizers = texts_of, tokenizers
+    def __init__(self, texts_of: list[list[str]], tokenizers: list):
+        self.texts_of, self.tokenizers = texts_of, tokenizers  # texts_of[i]: item i's texts (picklable)
 
     def __call__(self, batch):
         import torch
@@ -245,7 +245,7 @@ class Collate:
         texts: list[str] = []
         seen: dict[str, int] = {}
         for i in idx:
-            for t in self.texts_of(i):
+            for t in self.texts_of[i]:
                 if t not in seen:
                     seen[t] = len(texts)
                     texts.append(t)
