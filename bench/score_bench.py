@@ -156,6 +156,7 @@ def main() -> None:
     ap.add_argument("--model", action="append", default=None, help="open_clip model name (repeat for several)")
     ap.add_argument("--decode", action="append", default=None,
                     help="wdb score's decode: auto, draft, full, device (repeat: one wdb score run each)")
+    ap.add_argument("--compare-images", type=int, default=158, help="images for draft vs full decoding")
     ap.add_argument("--skip-forward", action="store_true", help="input side and decode comparison only")
     ap.add_argument("--coco", type=Path, default=ROOT.parent / "shared" / "corpus" / "coco-mini")
     ap.add_argument("--out", type=Path, default=HERE / "out")
@@ -209,7 +210,7 @@ def main() -> None:
     # 2. reduced-size against full-size decoding, first model, every image with its alt text
     model, _, tokenizer = loaded[names[0]]
     g0 = split_preprocess(loaded[names[0]][1])
-    bodies = [read_payload(*r[1:5])[0] for r in rows[:min(len(rows), 158)]]
+    bodies = [read_payload(*r[1:5])[0] for r in rows[:min(len(rows), args.compare_images)]]
     with torch.no_grad():
         te = torch.nn.functional.normalize(model.encode_text(tokenizer(texts[:len(bodies)]).to(device)).float(), dim=-1)
         sims, pix = {}, {}

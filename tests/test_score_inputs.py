@@ -263,3 +263,18 @@ def test_bad_decode_setting_is_a_clear_error(tmp_path, models):
         resolve_decode("fast", torch.device("cpu"))
     assert resolve_decode("auto", torch.device("cpu")) == "draft"
     assert resolve_decode("full", torch.device("cuda")) == "full"
+
+
+def test_batched_jpeg_decode_isolates_a_bad_jpeg():
+    """One truncated JPEG fails torchvision's batch: the others still decode, it comes back None
+    (wdb score then tries PIL, which records it as undecodable)."""
+    from wdb.score.inputs import Geometry, decode_jpegs_on, split_preprocess
+
+    _, _, pre = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    g: Geometry = split_preprocess(pre)
+    good = [f.read_bytes() for f in coco_files(2)]
+    bad = good[0][: len(good[0]) * 6 // 10]
+    raw = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in (good[0], bad, good[1])]
+    out = decode_jpegs_on(torch.device("cpu"), raw, [g])
+    assert out[1] is None and [o[0].shape for o in (out[0], out[2])] == [(3, 224, 224)] * 2
+    assert out[0][0].dtype == torch.uint8

@@ -175,6 +175,7 @@ def decode_jpegs_on(device, raw: list, geoms: list[Geometry]) -> list:
     of tensors (one per geometry), or None where that image failed (the caller decodes it in PIL)."""
     from torchvision.io import ImageReadMode, decode_jpeg
 
+    warnings.filterwarnings("ignore", "The image decoding", DeprecationWarning)  # torchvision 0.29 -> TorchCodec
     try:
         imgs = decode_jpeg([r.to(device) if device.type == "cpu" else r for r in raw],
                            mode=ImageReadMode.RGB, device=device)
