@@ -155,9 +155,15 @@ def normalize(pixels, g: Geometry, device):
     import torch
 
     x = pixels.to(device, non_blocking=True).to(torch.float32).div(255)
-    mean = torch.as_tensor(g.mean, dtype=torch.float32, device=device)[None, :, None, None]
-    std = torch.as_tensor(g.std, dtype=torch.float32, device=device)[None, :, None, None]
+    key = (g.mean, g.std, str(device))
+    if key not in _MEAN_STD:  # made once per device, not copied to it every batch
+        _MEAN_STD[key] = tuple(torch.as_tensor(v, dtype=torch.float32, device=device)[None, :, None, None]
+                               for v in (g.mean, g.std))
+    mean, std = _MEAN_STD[key]
     return x.sub_(mean).div_(std)
+
+
+_MEAN_STD: dict = {}
 
 
 def device_geometry(img, g: Geometry):
