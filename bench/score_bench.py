@@ -271,7 +271,7 @@ def main() -> None:
             t = min(forward() for _ in range(2))
         bare_s += t
         report.setdefault("bare", {})[name] = {"images_per_s": round(len(rows) / t, 1), "gpu_util": gs.summary()}
-    del pixels
+    pixels = tokens = None  # free the preprocessed copies before wdb score runs
     workers = args.workers if args.workers is not None else ("auto: 0" if device.type == "cpu" else "auto: 8")
     bare_rate = len(rows) / bare_s
     report.update(bare_images_per_s=round(bare_rate, 1), workers=workers, score={})
