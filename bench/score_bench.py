@@ -1,13 +1,23 @@
-"""Scoring benchmark: `wdb score` images/s next to the bare model forward on the same images.
+"""Scoring benchmark: `wdb score` images/s next to the bare model forward on the same images, and the
+input side alone per CPU-second.
 
-    python bench/score_bench.py --images 256 --device cpu
-    python bench/score_bench.py --images 4096 --device cuda --batch-size 256 --workers 8
+    python bench/score_bench.py --images 128 --device cpu
+    python bench/score_bench.py --images 4096 --device cuda --batch-size 256 --workers 8 \
+        --model ViT-B-32 --model ViT-L-14
 
 Builds a WARC holding real COCO photos (replicated with distinct URLs) and a page that shows them
 with their captions as alt texts, ingests it, lets `wdb fetch` take the bytes from the archive,
-then times, in the same run: `wdb score` end to end (read from the WARC, decode, preprocess in
-worker processes, model, SQLite) and the bare model forward (encode_image + encode_text on
-tensors already preprocessed in memory, same batch size). Random ViT-B-32 weights: speed, not quality.
+then measures, in the same run:
+  - the input side alone (read + sha256 + decode + geometry + tokenise, DataLoader workers, no
+    model): images per CPU-second (resource.getrusage, self + joined children), per decode mode;
+  - the bare model forward (encode_image + encode_text on tensors preprocessed in memory, same
+    batch size; with several models, the sum of their times);
+  - `wdb score` end to end (all models in one pass), with GPU utilisation sampled by nvidia-smi
+    when there is a GPU;
+  - reduced-size (draft) against full-size decoding: per pair score difference, and how many pairs
+    change side of a threshold (the median score: random weights have no meaningful 0.28).
+Random weights (pretrained=None): speed and numerical agreement, not quality. Prints one JSON
+line at the end (`--json PATH` writes it too).
 """
 from __future__ import annotations
 
@@ -50,69 +60,280 @@ def build(out: Path, coco: Path, n: int) -> Path:
     return warc
 
 
+
+def cpu_seconds() -> float:
+    import resource
+
+    t = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        t += r.ru_utime + r.ru_stime
+    return t
+
+
+class Before:
+    """The input side as it was before issue 17: full decode + open_clip's preprocess to float32 in
+    the worker (the baseline the new modes are compared with, same run)."""
+
+    def __init__(self, items, preprocess):
+        self.items, self.preprocess = items, preprocess
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        from wdb.fetch.probe import decode_rgb
+        from wdb.warc.payload import read_verified
+
+        return self.preprocess(decode_rgb(read_verified(*self.items[i][1:6])))
+
+
+def input_side(items, geoms, tokenizers, texts, decode: str, workers: int, batch_size: int, preprocess) -> dict:
+    """Read + decode + geometry + tokenise through the DataLoader as wdb score runs it; no model.
+    decode="device" here is the workers' share only (read, sha256, header): the decode runs on the
+    GPU. Children's CPU time counts once the workers are joined (end of the iteration)."""
+    import torch
+
+    from wdb.score import _worker_init
+    from wdb.score.inputs import Collate, Images
+
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    n = 0
+    if decode == "before":
+        ds, collate = Before(items, preprocess), None
+    else:
+        ds, collate = Images(items, geoms, decode), Collate([[t] for t in texts], tokenizers)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, num_workers=workers, collate_fn=collate,
+        worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None)
+    for batch in loader:
+        n += len(batch["idx"]) if isinstance(batch, dict) else len(batch)
+    del loader
+    cpu, wall = cpu_seconds() - c0, time.perf_counter() - t0
+    return {"decode": decode, "workers": workers, "images": n, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+            "images_per_cpu_s": round(n / cpu, 1), "images_per_wall_s": round(n / wall, 1)}
+
+
+class GpuSampler:
+    """nvidia-smi utilisation samples (every 100 ms) while the block runs; nothing without a GPU."""
+
+    def __init__(self, enabled: bool):
+        import shutil
+
+        self.enabled = enabled and shutil.which("nvidia-smi") is not None
+        self.samples: list[int] = []
+
+    def __enter__(self):
+        import subprocess
+
+        if self.enabled:
+            self.p = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                       "-lms", "100"], stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.p.terminate()
+            out, _ = self.p.communicate(timeout=10)
+            self.samples = [int(x) for x in out.split() if x.strip().isdigit()]
+
+    def summary(self) -> dict | None:
+        if not self.samples:
+            return None
+        xs = sorted(self.samples)
+        return {"n": len(xs), "mean": round(sum(xs) / len(xs), 1), "median": xs[len(xs) // 2],
+                "share_under_50": round(sum(x < 50 for x in xs) / len(xs), 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=256)
+    ap.add_argument("--images", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=None, help="default: wdb score's (0 on CPU, 8 on GPU)")
+    ap.add_argument("--input-workers", type=int, default=2, help="workers for the input-side-alone measurement")
+    ap.add_argument("--input-images", type=int, default=395, help="images for the input side (COCO repeated)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", action="append", default=None, help="open_clip model name (repeat for several)")
+    ap.add_argument("--decode", action="append", default=None,
+                    help="wdb score's decode: auto, draft, full, device (repeat: one wdb score run each)")
+    ap.add_argument("--score-runs", type=int, default=2, help="wdb score runs per decode mode (the best counts)")
+    ap.add_argument("--compare-images", type=int, default=158, help="images for draft vs full decoding")
+    ap.add_argument("--skip-forward", action="store_true", help="input side and decode comparison only")
     ap.add_argument("--coco", type=Path, default=ROOT.parent / "shared" / "corpus" / "coco-mini")
     ap.add_argument("--out", type=Path, default=HERE / "out")
+    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    names = args.model or ["ViT-B-32"]
     args.out.mkdir(parents=True, exist_ok=True)
     import torch
 
     from wdb.db import open_db
     from wdb.fetch import FetchSettings, fetch_images
     from wdb.ingest import ingest
-    from wdb.score import ScoreSettings, load_clip, score
-
-    warc = build(args.out, args.coco, args.images)
-    db = args.out / f"score-bench-{args.images}.db"
-    for s in ("", "-wal", "-shm"):
-        Path(str(db) + s).unlink(missing_ok=True)
-    conn = open_db(db)
-    ingest(conn, [str(warc)], workers=1, progress=False, quiet=True)
-    counts = fetch_images(conn, db, FetchSettings(), progress=False)
-    print(f"{args.images} images in {warc.name}; fetch (from the archive): {counts}", flush=True)
-    device = torch.device(args.device)
-    settings = ScoreSettings(model="ViT-B-32", pretrained="", sources=("alt",), batch_size=args.batch_size,
-                             workers=args.workers, device=args.device)
-
-    # bare forward on the same images, preprocessed in memory beforehand (not timed)
-    from wdb.fetch.probe import decode_rgb
+    from wdb.score import ScoreSettings, image_embeddings, load_clip, score
+    from wdb.score.inputs import normalize, pil_pixels, split_preprocess
     from wdb.warc.payload import read_payload
 
-    model, preprocess, tokenizer = load_clip("ViT-B-32", "", device)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("score_bench: --device cuda but torch sees no CUDA device; run with --device cpu", file=sys.stderr)
+        sys.exit(2)
+    device = torch.device(args.device)
+    report: dict = {"device": str(device), "models": names, "batch_size": args.batch_size,
+                    "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if device.type == "cuda" else None}
+
+    def make_db(n: int):
+        warc = build(args.out, args.coco, n)
+        db = args.out / f"score-bench-{n}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        conn = open_db(db)
+        ingest(conn, [str(warc)], workers=1, progress=False, quiet=True)
+        counts = fetch_images(conn, db, FetchSettings(), progress=False)
+        return conn, counts
+
+    loaded = {n: load_clip(n, "", device) for n in names}
+    geoms = [split_preprocess(loaded[n][1]) for n in names]
+    geoms = list({g.key: g for g in geoms}.values())
+
+    # 1. the input side alone, per CPU-second, on real COCO photos (repeated)
+    conn, _ = make_db(args.input_images)
+    rows = conn.execute("SELECT i.url_key, i.location, i.\"offset\", i.length, i.inner, i.sha256, m.alt FROM images i "
+                        "JOIN media m ON m.url_key = i.url_key WHERE i.status = 'ok' ORDER BY m.id").fetchall()
+    items, texts = [r[:6] for r in rows], [r[6] for r in rows]
+    toks = [loaded[names[0]][2]]
+    modes = ["draft", "full", "before"] + (["device"] if device.type == "cuda" else [])
+    report["input_side"] = [input_side(items, geoms, toks, texts, d, args.input_workers, args.batch_size,
+                                       loaded[names[0]][1]) for d in modes]
+    for r in report["input_side"]:
+        print(f"input side alone, decode={r['decode']:6s} {r['workers']} workers: {r['images_per_cpu_s']:7.1f} images/CPU-s "
+              f"({r['images_per_wall_s']:.1f}/s wall, {r['images']} images)", flush=True)
+
+    # 2. reduced-size against full-size decoding, first model, every image with its alt text
+    model, _, tokenizer = loaded[names[0]]
+    g0 = split_preprocess(loaded[names[0]][1])
+    bodies = [read_payload(*r[1:5])[0] for r in rows[:min(len(rows), args.compare_images)]]
+    with torch.no_grad():
+        te = torch.nn.functional.normalize(model.encode_text(tokenizer(texts[:len(bodies)]).to(device)).float(), dim=-1)
+        sims, pix = {}, {}
+        for mode, reduced in (("full", False), ("draft", True)):
+            p = torch.stack([pil_pixels(b, [g0], 1 << 30, reduced)[0] for b in bodies])
+            pix[mode] = p
+            ie = torch.cat([image_embeddings(model, normalize(p[i:i + 32], g0, device), device)
+                            for i in range(0, len(p), 32)])
+            sims[mode] = (ie * te).sum(-1).cpu()
+    d = (sims["draft"] - sims["full"]).abs()
+    thr = sims["full"].median().item()
+    flips = ((sims["draft"] >= thr) != (sims["full"] >= thr)).float().mean().item()
+    report["draft_vs_full"] = {
+        "pairs": len(bodies), "max_abs": float(d.max()), "mean_abs": float(d.mean()),
+        "score_std": float(sims["full"].std()), "threshold_median": thr, "share_flipped": flips,
+        "pixel_mean_abs_of_255": float((pix["draft"].int() - pix["full"].int()).abs().float().mean())}
+    r = report["draft_vs_full"]
+    print(f"draft vs full decode ({r['pairs']} pairs, random weights): max |d| {r['max_abs']:.2e}, mean {r['mean_abs']:.2e} "
+          f"(score std {r['score_std']:.2e}); {100 * flips:.1f} % of pairs change side of the median; "
+          f"pixels differ by {r['pixel_mean_abs_of_255']:.2f}/255 on average", flush=True)
+    conn.close()
+    if args.skip_forward:
+        print(json.dumps(report))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+        return
+
+    # 3. bare forward and wdb score on the same images
+    conn, counts = make_db(args.images)
+    print(f"{args.images} images; fetch (from the archive): {counts}", flush=True)
     rows = conn.execute("SELECT i.location, i.\"offset\", i.length, i.inner, m.alt FROM images i "
                         "JOIN media m ON m.url_key = i.url_key WHERE i.status = 'ok' ORDER BY m.id").fetchall()
-    pixels = torch.stack([preprocess(decode_rgb(read_payload(*r[:4])[0])) for r in rows])
-    tokens = tokenizer([r[4] for r in rows])
     amp = device.type == "cuda"
+    bare_s = 0.0
+    for name in names:
+        model, preprocess, tokenizer = loaded[name]
+        from wdb.fetch.probe import decode_rgb
 
-    def forward() -> float:
-        if amp:
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        with torch.no_grad():
-            for i in range(0, len(pixels), args.batch_size):
-                with torch.autocast(device.type, enabled=amp):
-                    model.encode_image(pixels[i:i + args.batch_size].to(device))
-                    model.encode_text(tokens[i:i + args.batch_size].to(device))
-        if amp:
-            torch.cuda.synchronize()
-        return time.perf_counter() - t
+        pixels = torch.stack([preprocess(decode_rgb(read_payload(*r[:4])[0])) for r in rows])
+        tokens = tokenizer([r[4] for r in rows])
 
-    forward()  # warm-up
-    bare = min(forward() for _ in range(2))
-    res = score(conn, settings, log=open("/dev/null", "w")).counts  # its clock starts after the model is loaded
-    assert res["images"] == len(rows), res
-    bare_rate, score_rate = len(rows) / bare, len(rows) / res["seconds"]
+        def forward() -> float:
+            if amp:
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            with torch.no_grad():
+                for i in range(0, len(pixels), args.batch_size):
+                    with torch.autocast(device.type, enabled=amp):
+                        model.encode_image(pixels[i:i + args.batch_size].to(device))
+                        model.encode_text(tokens[i:i + args.batch_size].to(device))
+            if amp:
+                torch.cuda.synchronize()
+            return time.perf_counter() - t
+
+        forward()  # warm-up
+        with GpuSampler(amp) as gs:
+            t = min(forward() for _ in range(2))
+        bare_s += t
+        report.setdefault("bare", {})[name] = {"images_per_s": round(len(rows) / t, 1), "gpu_util": gs.summary()}
+    pixels = tokens = None  # free the preprocessed copies before wdb score runs
     workers = args.workers if args.workers is not None else ("auto: 0" if device.type == "cpu" else "auto: 8")
-    print(f"device {device}, batch {args.batch_size}, decode workers {workers}, torch threads {torch.get_num_threads()}")
-    print(f"bare model forward (image + text): {bare_rate:8.1f} images/s")
-    print(f"wdb score end to end:              {score_rate:8.1f} images/s ({res['scores']} scores)")
-    print(f"overhead: {100 * (1 - score_rate / bare_rate):.1f} % of the bare forward's rate")
+    bare_rate = len(rows) / bare_s
+    report.update(bare_images_per_s=round(bare_rate, 1), workers=workers, score={})
+    print(f"device {device}, batch {args.batch_size}, workers {workers}, torch threads {torch.get_num_threads()}, "
+          f"models {', '.join(names)}")
+    print(f"bare model forward (image + text, all models): {bare_rate:8.1f} images/s", flush=True)
+    for decode in args.decode or ["auto"]:
+        best = None
+        for _ in range(args.score_runs):  # best of N, as the bare forward is the best of 2
+            for table in ("clip_scores", "image_embeddings", "clip_image_status", "clip_models"):
+                conn.execute(f"DELETE FROM {table}")  # each run scores everything again
+            settings = ScoreSettings(model=names[0], pretrained="", more_models=tuple((n, "") for n in names[1:]),
+                                     sources=("alt",), batch_size=args.batch_size, workers=args.workers,
+                                     device=args.device, decode=decode)
+            model_s = [0.0]
+            if not amp:  # CPU: time spent inside the encoders during wdb score (no device sync needed)
+                import wdb.score as score_mod
+
+                real_load = score_mod.load_clip
+
+                def timed_load(*a, real_load=real_load):
+                    m, pre, tok = real_load(*a)
+                    for fn in ("encode_image", "encode_text"):
+                        def timed(*x, f=getattr(m, fn), **k):
+                            t = time.perf_counter()
+                            try:
+                                return f(*x, **k)
+                            finally:
+                                model_s[0] += time.perf_counter() - t
+                        setattr(m, fn, timed)
+                    return m, pre, tok
+
+                score_mod.load_clip = timed_load
+            try:
+                with GpuSampler(amp) as gs:
+                    res = score(conn, settings, log=open("/dev/null", "w")).counts  # clock starts after the models load
+            finally:
+                if not amp:
+                    score_mod.load_clip = real_load
+            res["model_seconds"] = round(model_s[0], 2)
+            assert res["images"] == len(rows), res
+            if best is None or res["seconds"] < best[0]["seconds"]:
+                best = (res, gs)
+        res, gs = best
+        score_rate = len(rows) / res["seconds"]
+        outside = None if amp else round(1 - res["model_seconds"] / res["seconds"], 3)
+        report["score"][decode] = {"decode": res["decode"], "images_per_s": round(score_rate, 1),
+                                   "seconds": res["seconds"], "model_seconds": res["model_seconds"],
+                                   "share_outside_encoders": outside,
+                                   "share_of_bare": round(score_rate / bare_rate, 3), "gpu_util": gs.summary(),
+                                   "scores": res["scores"]}
+        print(f"wdb score end to end (one pass), decode {decode} -> {res['decode']}: {score_rate:8.1f} images/s "
+              f"({res['scores']} scores), {100 * score_rate / bare_rate:.1f} % of the bare forward's rate "
+              f"(overhead {100 * (1 - score_rate / bare_rate):.1f} %)", flush=True)
+        if gs.summary():
+            print(f"  GPU utilisation during wdb score: {gs.summary()}")
+        if outside is not None:
+            print(f"  wdb score's own time outside encode_image/encode_text: {100 * outside:.1f} % of its "
+                  f"{res['seconds']} s (load-independent measure of the loop's overhead)")
+    print(json.dumps(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

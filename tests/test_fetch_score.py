@@ -230,7 +230,9 @@ def test_scores_equal_an_independent_open_clip_computation(fetched, tmp_path):
             img = Image.open(io.BytesIO(files[url.rsplit("/", 1)[1]])).convert("RGB")
             ie = torch.nn.functional.normalize(model.encode_image(preprocess(img)[None]), dim=-1)
             te = torch.nn.functional.normalize(model.encode_text(tokenizer([alt if src == "alt" else fig])), dim=-1)
-            assert abs((ie * te).sum().item() - stored) < 1e-5
+            # default decode='draft': libjpeg at 1/8 scale for this 32 px model (a few 1e-3 on random
+            # weights); decode='full' equals open_clip to 1e-5 (tests/test_score_inputs.py)
+            assert abs((ie * te).sum().item() - stored) < 2e-2
     blob = conn.execute("SELECT embedding FROM image_embeddings LIMIT 1").fetchone()[0]
     assert len(blob) == 16 * 2  # float16 x embed_dim
     # again: nothing new
