@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import click
 
 from ..errors import BadParameter, DiskFull, Interrupted, NoInputs, WdbError
+from ..ingest.extract_record import Settings
 
 EXIT_POLICY = """\b
 Exit codes:
@@ -93,9 +94,9 @@ def migrate(db_path: str) -> None:
 @click.option("--base-url", default="https://data.commoncrawl.org/", show_default=True,
               help="Prefix for the lines of a warc.paths(.gz) file.")
 @click.option("--limit", type=int, default=None, help="Read at most this many archives from the inputs.")
-@click.option("--context-words", type=int, default=256, show_default=True, help="Words of context each side of a media item.")
-@click.option("--max-page-bytes", type=int, default=5 << 20, show_default=True, help="Cap on a decoded HTML payload.")
-@click.option("--max-record-bytes", type=int, default=64 << 20, show_default=True, help="Cap on a record block read into memory.")
+@click.option("--context-words", type=int, default=Settings.context_words, show_default=True, help="Words of context each side of a media item.")
+@click.option("--max-page-bytes", type=int, default=Settings.max_page_bytes, show_default=True, help="Cap on a decoded HTML payload.")
+@click.option("--max-record-bytes", type=int, default=Settings.max_record_bytes, show_default=True, help="Cap on a record block read into memory.")
 @click.option("--record-timeout", type=float, default=300.0, show_default=True, help="Seconds before a worker stuck on one record is replaced.")
 @click.option("--chunk-mb", type=int, default=8, show_default=True, help="Split local .gz archives into ranges of this size for parallel reading.")
 @click.option("--fts", is_flag=True, help="Also build the URL and full-text indexes at the end (else `wdb index` or `wdb serve` does).")

@@ -5,21 +5,23 @@ import json
 
 import click
 
+from ..fetch import FetchSettings
+from ..score import ScoreSettings
 from . import _open, cli, errors
 
 
 @cli.command()
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
-@click.option("--concurrency", default=16, show_default=True, help="Downloads at once.")
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds per connect/read.")
-@click.option("--retries", default=2, show_default=True, help="Retries of timeouts, connection errors, 5xx.")
-@click.option("--max-redirects", default=5, show_default=True)
-@click.option("--max-bytes", default=20 << 20, show_default=True, help="Byte cap per image.")
-@click.option("--max-pixels", default=64_000_000, show_default=True, help="Pixel cap (larger: status bomb).")
+@click.option("--concurrency", default=FetchSettings.concurrency, show_default=True, help="Downloads at once.")
+@click.option("--timeout", default=FetchSettings.timeout, show_default=True, help="Seconds per connect/read.")
+@click.option("--retries", default=FetchSettings.retries, show_default=True, help="Retries of timeouts, connection errors, 5xx.")
+@click.option("--max-redirects", default=FetchSettings.max_redirects, show_default=True)
+@click.option("--max-bytes", default=FetchSettings.max_bytes, show_default=True, help="Byte cap per image.")
+@click.option("--max-pixels", default=FetchSettings.max_pixels, show_default=True, help="Pixel cap (larger: status bomb).")
 @click.option("--retry-failed", is_flag=True, help="Retry failed images (see --status).")
 @click.option("--status", "statuses", multiple=True, help="With --retry-failed: only these statuses.")
 @click.option("--limit", type=int, default=None, help="At most this many image URLs.")
-@click.option("--per-host", default=4, show_default=True, help="Requests in flight to one host at once.")
+@click.option("--per-host", default=FetchSettings.per_host, show_default=True, help="Requests in flight to one host at once.")
 @click.option("--allow-private", "allow_private", multiple=True, metavar="NET",
               help="Also fetch from this loopback/private network (CIDR or address, e.g. 127.0.0.1); refused by default.")
 @click.option("--silent", is_flag=True)
@@ -142,17 +144,26 @@ def spans_eval(db_path, run_id, as_json) -> None:
 
 @cli.command()
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
-@click.option("--model", default="ViT-B-32", show_default=True, help="open_clip model name, or local-dir:PATH.")
-@click.option("--pretrained", default="laion2b_s34b_b79k", show_default=True,
-              help="open_clip pretrained tag, or a checkpoint file ('' for none).")
-@click.option("--texts", default="alt", show_default=True, help="Comma list of alt, span, figcaption.")
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--workers", type=int, default=None,
+@click.option("--model", "models", multiple=True, default=(ScoreSettings.model,), show_default=True,
+              help="open_clip model name, or local-dir:PATH; repeat to score several models in one pass.")
+@click.option("--pretrained", multiple=True, default=(ScoreSettings.pretrained,), show_default=True,
+              help="Tag or checkpoint file ('' for none): one for all models, or one per --model, in order.")
+@click.option("--texts", default=",".join(ScoreSettings.sources), show_default=True,
+              help="Comma list of alt, span, figcaption.")
+@click.option("--batch-size", default=ScoreSettings.batch_size, show_default=True)
+@click.option("--workers", type=int, default=ScoreSettings.workers,
               help="Image decoding processes (default: 0 on CPU, where the model uses every core; 8 on GPU).")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--device", default=ScoreSettings.device, show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--decode", default=ScoreSettings.decode, show_default=True,
+              type=click.Choice(["auto", "draft", "full", "device"]),
+              help="draft: JPEGs decoded at reduced size; full: exactly open_clip's preprocess; device: batched GPU "
+                   "decode; auto: device on CUDA, else draft.")
+@click.option("--commit-every", default=ScoreSettings.commit_every, show_default=True,
+              help="Batches per commit (a kill loses at most these; the next run scores them again).")
 @click.option("--limit", type=int, default=None, help="At most this many images.")
 @click.option("--retry-failed", is_flag=True, help="Try again the images whose last attempt with this model failed.")
-def score(db_path, model, pretrained, texts, batch_size, workers, device, limit, retry_failed) -> None:
+def score(db_path, models, pretrained, texts, batch_size, workers, device, decode, commit_every, limit,
+          retry_failed) -> None:
     """CLIP cosine similarity of each fetched image with its texts, stored per model (incremental).
 
     Example:
@@ -167,8 +178,12 @@ def score(db_path, model, pretrained, texts, batch_size, workers, device, limit,
     if bad:
         raise click.UsageError(f"unknown text source(s) {', '.join(bad)}; choose from {', '.join(SOURCES)}")
     conn = _open(db_path)
-    s = ScoreSettings(model=model, pretrained=pretrained, sources=sources, batch_size=batch_size, workers=workers,
-                      device=device, limit=limit, retry_failed=retry_failed)
+    if len(pretrained) not in (1, len(models)):
+        raise click.UsageError("give one --pretrained for all models, or one per --model")
+    pairs = list(zip(models, pretrained if len(pretrained) == len(models) else pretrained * len(models), strict=True))
+    s = ScoreSettings(model=pairs[0][0], pretrained=pairs[0][1], more_models=tuple(pairs[1:]), sources=sources,
+                      batch_size=batch_size, workers=workers, device=device, limit=limit, retry_failed=retry_failed,
+                      decode=decode, commit_every=commit_every)
     with errors():
         res = run_score(conn, s)
     c = res.counts
