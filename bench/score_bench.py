@@ -168,7 +168,7 @@ def main() -> None:
     import torch
 
     from wdb.db import open_db
-    from wdb.fetch import FetchSettings, fetch_images
+    from wdb.fetch import FetchSettings, fetch
     from wdb.ingest import ingest
     from wdb.score import ScoreSettings, image_embeddings, load_clip, score
     from wdb.score.inputs import normalize, pil_pixels, split_preprocess
@@ -188,7 +188,7 @@ def main() -> None:
             Path(str(db) + suffix).unlink(missing_ok=True)
         conn = open_db(db)
         ingest(conn, [str(warc)], workers=1, progress=False, quiet=True)
-        counts = fetch_images(conn, db, FetchSettings(), progress=False)
+        counts = fetch(conn, FetchSettings(), progress=False).counts
         return conn, counts
 
     loaded = {n: load_clip(n, "", device) for n in names}

@@ -311,6 +311,13 @@ CREATE TABLE text_signals (
     span_run INTEGER,                  -- source span: the span_runs id of the prediction it was computed from (a newer prediction replaces the row)
     PRIMARY KEY (media_id, source, signal, version)
 );
+CREATE VIEW archived_answers AS
+SELECT x.id,               -- archived_media row
+       x.url_key,          -- canonical URL it answers
+       substr(x.mime, 1, instr(x.mime || '/', '/') - 1) AS kind, -- image | audio | video | ... (from the mime)
+       x.archive_id, x."offset", x.length, x.inner, x.http_status, x.mime, x.bytes, x.sha256, x.width, x.height
+FROM archived_media x
+WHERE x.http_status IS NULL OR x.http_status < 300;
 CREATE VIEW current_spans AS
 SELECT s.media_id,         -- the media item
        s.run_id,           -- span_runs row that predicted it
@@ -350,18 +357,18 @@ SELECT m.id AS media_id,   -- the media item
        x.sha256,           -- of the payload: checked whenever the bytes are read back
        x.width,            -- pixels
        x.height            -- pixels
-FROM media m
-JOIN archived_media x ON x.id = (
-    SELECT y.id FROM archived_media y WHERE y.url_key = m.url_key AND (y.http_status IS NULL OR y.http_status < 300)
-    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.mime LIKE m.kind || '/%') ORDER BY y.id LIMIT 1)
+FROM (SELECT m.*, (SELECT y.id FROM archived_answers y WHERE y.url_key = m.url_key
+                   AND (m.kind NOT IN ('image', 'audio', 'video') OR y.kind = m.kind) ORDER BY y.id LIMIT 1) AS answer
+      FROM media m) m
+JOIN archived_media x ON x.id = m.answer
 JOIN archives a ON a.id = x.archive_id
 UNION ALL
 SELECT m.id, m.kind, m.url_key, 'web', i.location, i."offset", i.length, i.inner, i.mime, i.bytes, i.sha256,
        i.width, i.height
 FROM media m JOIN images i ON i.url_key = m.url_key
 WHERE i.status = 'ok' AND i.source = 'web' AND NOT EXISTS (
-    SELECT 1 FROM archived_media y WHERE y.url_key = m.url_key AND (y.http_status IS NULL OR y.http_status < 300)
-    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.mime LIKE m.kind || '/%'));
+    SELECT 1 FROM archived_answers y WHERE y.url_key = m.url_key
+    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.kind = m.kind));
 CREATE VIEW media_context AS
 SELECT
     m.id AS media_id,

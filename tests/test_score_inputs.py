@@ -35,7 +35,7 @@ def build_db(d: Path, n_images: int, n_files: int = 12, png: bool = True) -> tup
     showing them with their captions as alts; ingested and fetched from the archive."""
     from PIL import Image
 
-    from wdb.fetch import FetchSettings, fetch_images
+    from wdb.fetch import FetchSettings, fetch
 
     files, caps = coco_files(n_files), coco_captions()
     recs, imgs, bodies = [], [], {}
@@ -59,7 +59,7 @@ def build_db(d: Path, n_images: int, n_files: int = 12, png: bool = True) -> tup
     db = d / "s.db"
     conn = open_db(db)
     ingest(conn, [str(warc)], workers=0, progress=False, quiet=True)
-    fetch_images(conn, db, FetchSettings(), progress=False)
+    fetch(conn, FetchSettings(), progress=False)
     assert conn.execute("SELECT count(*) FROM images WHERE status = 'ok'").fetchone()[0] == len(bodies)
     conn.close()
     return db, bodies

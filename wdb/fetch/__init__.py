@@ -70,9 +70,9 @@ def pending(conn: sqlite3.Connection, s: FetchSettings) -> list[tuple[str, str]]
 
 def _from_archive(conn, key: str, url: str, s: FetchSettings, budget: ByteBudget | None = None):
     rec = conn.execute(
-        "SELECT a.location, x.\"offset\", x.length, x.inner, x.http_status FROM archived_media x "
-        "JOIN archives a ON a.id = x.archive_id WHERE x.url_key = ? AND x.mime LIKE 'image/%' "
-        "AND (x.http_status IS NULL OR x.http_status < 300) ORDER BY x.id LIMIT 1", (key,)).fetchone()
+        "SELECT a.location, x.\"offset\", x.length, x.inner, x.http_status FROM archived_answers x "
+        "JOIN archives a ON a.id = x.archive_id WHERE x.url_key = ? AND x.kind = 'image' ORDER BY x.id LIMIT 1",
+        (key,)).fetchone()
     if rec is None:
         return None
     loc, off, length, inner, code = rec
@@ -137,15 +137,12 @@ def fetch(conn: sqlite3.Connection, s: FetchSettings | None = None, log=sys.stde
     """The `wdb fetch` stage: pending image URLs fetched, a runs row with the counts per status."""
     s = s or FetchSettings()
     with stage_run(conn, "fetch", s) as run:
-        run.counts.update(fetch_images(conn, None, s, log, progress))
+        run.counts.update(_fetch_images(conn, s, log, progress))
     return run.result()
 
 
-def fetch_images(conn: sqlite3.Connection, db_path=None, s: FetchSettings | None = None, log=sys.stderr,
-                 progress: bool = True) -> dict:
-    """Fetch pending image URLs into the database's side folder; returns counts per status.
-    (`db_path` is not used: the side folder comes from the connection.)"""
-    s = s or FetchSettings()
+def _fetch_images(conn: sqlite3.Connection, s: FetchSettings, log, progress: bool) -> dict:
+    """Fetch pending image URLs into the database's side folder; returns counts per status."""
     try:
         policy = AddressPolicy(s.allow_private)
     except ValueError as e:

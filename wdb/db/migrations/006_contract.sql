@@ -34,6 +34,15 @@ CREATE TABLE clip_image_status (
 );
 INSERT INTO clip_image_status (url_key, model_id, status) SELECT url_key, model_id, 'ok' FROM image_embeddings;
 
+-- archived records that can answer a request for their URL: successful captures, with the media kind of their payload
+CREATE VIEW archived_answers AS
+SELECT x.id,               -- archived_media row
+       x.url_key,          -- canonical URL it answers
+       substr(x.mime, 1, instr(x.mime || '/', '/') - 1) AS kind, -- image | audio | video | ... (from the mime)
+       x.archive_id, x."offset", x.length, x.inner, x.http_status, x.mime, x.bytes, x.sha256, x.width, x.height
+FROM archived_media x
+WHERE x.http_status IS NULL OR x.http_status < 300;
+
 -- the bytes of each media item: an ingested archive's record first, then a downloaded copy (wdb fetch)
 CREATE VIEW media_bytes AS
 SELECT m.id AS media_id,   -- the media item
@@ -49,18 +58,18 @@ SELECT m.id AS media_id,   -- the media item
        x.sha256,           -- of the payload: checked whenever the bytes are read back
        x.width,            -- pixels
        x.height            -- pixels
-FROM media m
-JOIN archived_media x ON x.id = (
-    SELECT y.id FROM archived_media y WHERE y.url_key = m.url_key AND (y.http_status IS NULL OR y.http_status < 300)
-    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.mime LIKE m.kind || '/%') ORDER BY y.id LIMIT 1)
+FROM (SELECT m.*, (SELECT y.id FROM archived_answers y WHERE y.url_key = m.url_key
+                   AND (m.kind NOT IN ('image', 'audio', 'video') OR y.kind = m.kind) ORDER BY y.id LIMIT 1) AS answer
+      FROM media m) m
+JOIN archived_media x ON x.id = m.answer
 JOIN archives a ON a.id = x.archive_id
 UNION ALL
 SELECT m.id, m.kind, m.url_key, 'web', i.location, i."offset", i.length, i.inner, i.mime, i.bytes, i.sha256,
        i.width, i.height
 FROM media m JOIN images i ON i.url_key = m.url_key
 WHERE i.status = 'ok' AND i.source = 'web' AND NOT EXISTS (
-    SELECT 1 FROM archived_media y WHERE y.url_key = m.url_key AND (y.http_status IS NULL OR y.http_status < 300)
-    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.mime LIKE m.kind || '/%'));
+    SELECT 1 FROM archived_answers y WHERE y.url_key = m.url_key
+    AND (m.kind NOT IN ('image', 'audio', 'video') OR y.kind = m.kind));
 
 -- the current span-extractor prediction of each image: that of the newest run that predicted it
 CREATE VIEW current_spans AS
