@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .db import now, transaction
-from .errors import DiskFull, Interrupted, WdbError
+from .errors import DiskFull, Interrupted
 
 
 def _params(settings: Any) -> dict:
@@ -165,5 +165,5 @@ def progress_bar(enabled: bool, total: int | None, desc: str, unit: str = "it"):
     return tqdm(total=total, unit=unit, unit_scale=unit == "B", file=sys.stderr, desc=desc, leave=False)
 
 
-__all__ = ["Result", "RunContext", "WdbError", "end_run", "interruptible", "is_disk_full", "progress_bar",
+__all__ = ["Result", "RunContext", "end_run", "interruptible", "is_disk_full", "progress_bar",
            "stage_run", "start_run"]

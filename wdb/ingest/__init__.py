@@ -148,22 +148,23 @@ def _run_inline(chunks, settings, on_progress, on_failure) -> None:
     is the chunk's (retried from its resume point, then failed); a writer error (disk full) is the
     run's and propagates."""
     for chunk in chunks:
+        while not _read_chunk_inline(chunk, settings, on_progress, on_failure):
+            pass
+
+
+def _read_chunk_inline(chunk, settings, on_progress, on_failure) -> bool:
+    """One attempt at a chunk; True when it is finished (read to its end, or given up)."""
+    it = iter_chunk(chunk, settings)
+    try:
         while True:
-            it = iter_chunk(chunk, settings)
             try:
-                while True:
-                    try:
-                        prog = next(it)
-                    except StopIteration:
-                        return_ok = True
-                        break
-                    except Exception as e:  # noqa: BLE001 -- the chunk's problem, recorded
-                        chunk.attempts += 1
-                        return_ok = not on_failure(chunk, None, "chunk_error", f"{type(e).__name__}: {e}")
-                        break
-                    chunk.pos, chunk.skip = prog.resume
-                    on_progress(chunk, prog)
-            finally:
-                it.close()
-            if return_ok:
-                break
+                prog = next(it)
+            except StopIteration:
+                return True
+            except Exception as e:  # noqa: BLE001 -- the chunk's problem, recorded
+                chunk.attempts += 1
+                return not on_failure(chunk, None, "chunk_error", f"{type(e).__name__}: {e}")
+            chunk.pos, chunk.skip = prog.resume
+            on_progress(chunk, prog)  # outside the try: the writer's errors are the run's
+    finally:
+        it.close()

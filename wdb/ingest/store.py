@@ -163,11 +163,11 @@ def register(conn: sqlite3.Connection, src: Source, run_id: int, chunk_bytes: in
             _delete_from(conn, aid, at)
             conn.executemany("INSERT INTO archive_chunks (archive_id, start, \"end\", pos) VALUES (?,?,?,?)",
                              _chunks_for(aid, size, comp, chunk_bytes, at))
-            conn.execute("UPDATE archives SET identity = ?, head = ?, size = ?, status = 'running', run_id = ?, "
-                         "error = NULL, owner = ?, heartbeat = ?, pages = (SELECT count(*) FROM pages WHERE "
-                         "archive_id = ?1), media_records = (SELECT count(*) FROM archived_media WHERE archive_id = "
-                         "?1) WHERE id = ?1".replace("?1", str(aid)),
-                         (ident, head, size, run_id, me, time.time()))
+            conn.execute("UPDATE archives SET identity = :ident, head = :head, size = :size, status = 'running', "
+                         "run_id = :run, error = NULL, owner = :me, heartbeat = :now, pages = (SELECT count(*) FROM "
+                         "pages WHERE archive_id = :aid), media_records = (SELECT count(*) FROM archived_media "
+                         "WHERE archive_id = :aid) WHERE id = :aid",
+                         dict(ident=ident, head=head, size=size, run=run_id, me=me, now=time.time(), aid=aid))
             state = "grown"
         else:
             cur = conn.execute(

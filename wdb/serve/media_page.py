@@ -109,8 +109,6 @@ def _clip_scores(conn: sqlite3.Connection, media_id: int) -> Section | None:
 
 def _signals(conn: sqlite3.Connection, media_id: int) -> Section | None:
     """Curation signals of the item's texts and of its image (`wdb signals`)."""
-    if not _has(conn, "text_signals"):
-        return None
     rows = conn.execute(
         "SELECT source, signal, version, value, label FROM text_signals WHERE media_id = ?1 UNION ALL "
         "SELECT 'image', s.signal, s.version, s.value, s.label FROM image_signals s JOIN media m "
@@ -125,8 +123,6 @@ def _signals(conn: sqlite3.Connection, media_id: int) -> Section | None:
 def _duplicates(conn: sqlite3.Connection, media_id: int) -> Section | None:
     """The duplicate groups (`wdb dedup`) the item or its image belongs to, with the other members
     as thumbnails (at most 12 a group)."""
-    if not _has(conn, "dup_groups"):
-        return None
     groups = conn.execute(
         "SELECT g.kind, g.method, g.version, g.group_id, g.keep FROM dup_groups g JOIN media m ON m.id = ?1 "
         "WHERE (g.kind = 'media' AND g.key = CAST(m.id AS TEXT)) OR (g.kind = 'image' AND g.key = m.url_key) "
@@ -151,10 +147,6 @@ def _duplicates(conn: sqlite3.Connection, media_id: int) -> Section | None:
     if not rows:
         return None
     return Section("Duplicate groups", rows, ("method", "version", "members", "this item", "other members"))
-
-
-def _has(conn: sqlite3.Connection, table: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is not None
 
 HIGHLIGHTS: list[Callable[[sqlite3.Connection, int], list[Highlight]]] = [_alt_match, _span]
 SECTIONS: list[Callable[[sqlite3.Connection, int], Section | None]] = [
