@@ -45,3 +45,43 @@ def test_media_page_shows_signals_and_duplicate_groups(planted):  # noqa: F811
     for table, facet in (("text_signals", "label"), ("dup_groups", "method")):
         r = asyncio.run(ds.client.get(f"/{db.stem}/{table}.json?_facet={facet}"))
         assert r.status_code == 200 and r.json()["facet_results"]
+
+
+def test_signals_and_dedup_twice_at_once(planted, tmp_path):  # noqa: F811
+    """Two `wdb signals` and then two `wdb dedup` processes on one database at the same time: both
+    succeed and the rows equal those of one run."""
+    import os
+    import shutil
+    import sqlite3
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    src, _, _ = planted
+    db = tmp_path / "twice.db"
+    conn = sqlite3.connect(db)
+    sqlite3.connect(src).backup(conn)
+    for t in ("text_signals", "page_signals", "image_signals", "dup_groups", "dedup_state"):
+        conn.execute(f"DELETE FROM {t}")  # an earlier test of this module may have run the stages
+    conn.commit()
+    conn.close()
+    ref = tmp_path / "once.db"
+    shutil.copy(db, ref)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    steps = (["signals", "--only", "lang,stats,image", "--silent"], ["dedup", "--by", "url,sha256,phash", "--silent"])
+    for step in steps:
+        cmd = [sys.executable, "-m", "wdb.cli", step[0], str(db), *step[1:]]
+        procs = [subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        assert [p.wait(timeout=300) for p in procs] == [0, 0], [p.stderr.read() for p in procs]
+        assert CliRunner().invoke(group, [step[0], str(ref), *step[1:]]).exit_code == 0
+
+    def rows(path):
+        c = sqlite3.connect(path)
+        return {t: sorted(c.execute(q).fetchall()) for t, q in (
+            ("text", "SELECT media_id, source, signal, version, value, label FROM text_signals"),
+            ("image", "SELECT url_key, signal, version, value, label FROM image_signals"),
+            ("dup", "SELECT kind, key, method, version, group_id, keep FROM dup_groups"))}
+
+    got, want = rows(db), rows(ref)
+    assert want["text"] and want["dup"] and got == want
