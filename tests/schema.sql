@@ -3,6 +3,7 @@ CREATE INDEX archives_head ON archives(head);
 CREATE INDEX clip_scores_model ON clip_scores(model_id, text_source, score);
 CREATE INDEX domain_stats_order ON domain_stats(pages DESC, images DESC, domain);
 CREATE INDEX dup_groups_group ON dup_groups(method, version, group_id);
+CREATE INDEX export_items_media ON export_items(media_id);
 CREATE INDEX image_signals_signal ON image_signals(signal, version, value);
 CREATE INDEX images_sha256 ON images(sha256);
 CREATE INDEX images_status ON images(status);
@@ -122,6 +123,29 @@ CREATE TABLE dup_groups (
     keep INTEGER NOT NULL DEFAULT 0,   -- 1: this group's representative (url: newest capture; images: most pixels)
     run_id INTEGER REFERENCES runs(id), -- run that grouped it
     PRIMARY KEY (kind, "key", method, version)
+);
+CREATE TABLE export_items (
+    export_id INTEGER NOT NULL REFERENCES exports(id),
+    uid TEXT NOT NULL,                 -- the pair's uid (32 hex characters, as DataComp's pools)
+    media_id INTEGER NOT NULL REFERENCES media(id), -- the media item
+    text_source TEXT NOT NULL,         -- alt | span | figcaption | ... (the recipe's text_source)
+    shard TEXT,                        -- the shard file that holds it
+    PRIMARY KEY (export_id, uid)
+);
+CREATE TABLE exports (
+    id INTEGER PRIMARY KEY,
+    recipe TEXT NOT NULL,              -- recipe name (built-in) or path (a user's .sql file)
+    recipe_sha256 TEXT NOT NULL,       -- sha256 of the recipe's SQL text
+    params TEXT NOT NULL,              -- the recipe's parameters, JSON
+    format TEXT NOT NULL,              -- webdataset | parquet | uids | img2dataset | interleaved | tar-in-tar | txt-media-txt
+    out TEXT NOT NULL,                 -- output folder, absolute
+    state_hash TEXT,                   -- hash of the database state the export read (see the manifest)
+    pairs INTEGER,                     -- pairs written
+    status TEXT NOT NULL,              -- running | done | failed
+    manifest_sha256 TEXT,              -- sha256 of the manifest file written beside the shards
+    run_id INTEGER REFERENCES runs(id), -- the run that wrote it
+    created TEXT NOT NULL,             -- UTC, ISO 8601
+    finished TEXT                      -- UTC, ISO 8601; NULL while running
 );
 CREATE TABLE image_embeddings (
     url_key TEXT NOT NULL,
