@@ -71,7 +71,10 @@ def _write_rows(out, fmt: str, cols: list[str], rows) -> None:
 @click.option("--port", "-p", default=8001, show_default=True, type=int, help="Port to listen on.")
 @click.option("--allow-host", "allow_hosts", multiple=True,
               help="Another Host name to answer (only this machine's names and the bound host are, by default).")
-def serve(db_path: str, host: str, port: int, allow_hosts) -> None:
+@click.option("--ratings", is_flag=True,
+              help="Let the ratings page (/-/wdb/ratings) write sd_ratings rows: for a Datasette actor, or with "
+                   "the token printed at start (WDB_RATINGS_TOKEN sets it).")
+def serve(db_path: str, host: str, port: int, allow_hosts, ratings: bool) -> None:
     """Browse the database in Datasette: media pages with thumbnails, contexts and matches.
 
     Read-only: arbitrary SQL cannot write, SQL time limit 1 s.
@@ -91,4 +94,11 @@ def serve(db_path: str, host: str, port: int, allow_hosts) -> None:
     if added["pages"] or added["media"] or added["created"]:
         click.echo(f"wdb: full-text indexed {added['pages']} pages, {added['media']} media items", err=True)
     click.echo(f"wdb: serving {db_path} on http://{host}:{port}/", err=True)
-    run_serve(db_path, host=host, port=port, extra_hosts=allow_hosts)
+    token = None
+    if ratings:
+        import os
+        import secrets
+
+        token = os.environ.get("WDB_RATINGS_TOKEN") or secrets.token_urlsafe(24)
+        click.echo(f"wdb: ratings open at http://{host}:{port}/-/wdb/ratings?token={token}", err=True)
+    run_serve(db_path, host=host, port=port, extra_hosts=allow_hosts, ratings_token=token)

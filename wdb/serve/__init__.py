@@ -24,9 +24,10 @@ def allowed_hosts(host: str = "127.0.0.1", extra: tuple[str, ...] | list[str] = 
 
 
 def make_datasette(db_path: str | Path, settings: dict | None = None, host: str = "127.0.0.1",
-                   extra_hosts: tuple[str, ...] | list[str] = (), max_response_bytes: int | None = None):
+                   extra_hosts: tuple[str, ...] | list[str] = (), max_response_bytes: int | None = None,
+                   ratings_token: str | None = None):
     """A Datasette instance for one wdb database (read-only SQL, time limit kept, sizes capped,
-    only this server's Host names answered)."""
+    only this server's Host names answered); ratings_token turns on the ratings form's writes."""
     from datasette.app import Datasette
     from datasette.plugins import pm
 
@@ -41,12 +42,13 @@ def make_datasette(db_path: str | Path, settings: dict | None = None, host: str 
                    settings={"sql_time_limit_ms": 1000, "truncate_cells_html": 2048, **(settings or {})})
     ds.wdb_allowed_hosts = allowed_hosts(host, extra_hosts)
     ds.wdb_max_response_bytes = max_response_bytes or plugin.MAX_RESPONSE_BYTES
+    ds.wdb_ratings_token, ds.wdb_db_path = ratings_token, str(db_path)
     return ds
 
 
 def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001,
-          extra_hosts: tuple[str, ...] | list[str] = ()) -> None:
+          extra_hosts: tuple[str, ...] | list[str] = (), ratings_token: str | None = None) -> None:
     import uvicorn
 
-    ds = make_datasette(db_path, host=host, extra_hosts=extra_hosts)
+    ds = make_datasette(db_path, host=host, extra_hosts=extra_hosts, ratings_token=ratings_token)
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")

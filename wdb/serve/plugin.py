@@ -307,11 +307,14 @@ async def image_view(datasette, request):
 
 @hookimpl
 def register_routes():
+    from .ratings import routes as rating_routes
+
     return [
         (r"^/-/wdb/image$", image_view),
         (r"^/-/wdb/media/(?P<media_id>[^/]+)$", media_view),
         (r"^/-/wdb/thumb/(?P<media_id>[^/]+)$", thumb_view),
         (r"^/-/wdb/archived/(?P<archived_id>[^/]+)$", archived_view),
+        *rating_routes(),
     ]
 
 
