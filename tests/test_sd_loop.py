@@ -1,0 +1,239 @@
+"""The text-to-image loop on real COCO pairs with tiny random models (plumbing and maths, never
+quality): prompts -> train (LoRA and full UNet) -> generate (base and both runs) -> eval -> ratings
+-> report, rows in every sd table, a second run adds nothing, a generate killed after its first
+committed chunk and run again gives the same PNG bytes as an uninterrupted run, and a stored CLIP
+score equals open_clip's own computation on the stored image."""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import CORPUS, ROOT
+from test_fetch_score import tiny_clip
+from warcs import gz_members
+from warcs import http as http_response
+from wdb.cli import cli
+from wdb.db import open_db
+from wdb.ingest import ingest
+from wdb.warc.write import warc_record
+
+COCO = CORPUS / "coco-mini"
+HOST = "http://coco.example.org"
+SD_TABLES = ("sd_prompt_sets", "sd_prompts", "sd_runs", "sd_losses", "sd_images", "sd_scores", "sd_embeddings",
+             "sd_set_scores", "sd_ratings")
+GEN = ["--images", "2", "--steps", "2", "--chunk", "2", "--limit", "6", "--prompts", "mini"]
+
+
+def coco_pairs(n: int = 8):
+    files = sorted((COCO / "val2017").glob("*.jpg"))[:n]
+    if len(files) < n:
+        pytest.skip("coco-mini missing")
+    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
+    names = {i["id"]: i["file_name"] for i in ann["images"]}
+    caps: dict[str, str] = {}
+    for a in ann["annotations"]:
+        caps.setdefault(names[a["image_id"]], a["caption"].strip())
+    return [(f, caps[f.name]) for f in files]
+
+
+def coco_db(folder, n: int = 8):
+    """A database ingested from a WARC holding a page of COCO photos (alt = a real caption) and the
+    photos themselves; plus a recipe .sql file selecting its (image, alt) pairs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = coco_pairs(n)
+    imgs = "".join(f'<p>Photo {i}.</p><img src="{HOST}/{f.name}" alt="{cap}">' for i, (f, cap) in enumerate(pairs))
+    page = f"<html lang='en'><body><h1>COCO</h1>{imgs}</body></html>".encode()
+    recs = [warc_record("response", f"{HOST}/", http_response(page), "application/http; msgtype=response",
+                        "2024-05-18T01:58:10Z")]
+    recs += [warc_record("response", f"{HOST}/{f.name}", http_response(f.read_bytes(), "image/jpeg"),
+                         "application/http; msgtype=response", "2024-05-18T01:58:11Z") for f, _ in pairs]
+    (folder / "coco.warc.gz").write_bytes(gz_members(recs))
+    db = folder / "sd.db"
+    conn = open_db(db)
+    ingest(conn, [str(folder / "coco.warc.gz")], workers=0, progress=False, quiet=True)
+    conn.close()
+    recipe = folder / "coco_pairs.sql"
+    recipe.write_text("-- title: COCO pairs\n-- description: every image with its alt text (a COCO caption)\n"
+                      "SELECT m.id AS media_id, m.alt AS text, 'alt' AS text_source FROM media m\n"
+                      "WHERE m.kind = 'image' AND m.alt IS NOT NULL ORDER BY m.id\n")
+    return db, recipe
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    pytest.importorskip("diffusers")
+    from wdb.sd.tiny import build_tiny_pipeline
+
+    d = tmp_path_factory.mktemp("sd-models")
+    return build_tiny_pipeline(d / "tiny-sd"), tiny_clip(d / "clip", 0)
+
+
+def invoke(*args):
+    res = CliRunner().invoke(cli, [str(a) for a in args])
+    assert res.exit_code == 0, (args, res.output, res.exception)
+    return res
+
+
+def counts(conn) -> dict:
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in SD_TABLES}
+
+
+def test_whole_loop_on_real_coco_pairs(models, tmp_path):
+    from wdb.serve.ratings import write_ratings
+
+    sd_model, clip = models
+    db, recipe = coco_db(tmp_path)
+    train = ["--recipe", recipe, "--base", sd_model, "--resolution", "32", "--batch-size", "4", "--workers", "0",
+             "--log-every", "2"]
+
+    def loop():
+        invoke("sd", "prompts", db, "--name", "mini", "--groups", "3")
+        lora = invoke("sd", "train", db, *train, "--steps", "3").stdout.split()[0]
+        full = invoke("sd", "train", db, *train, "--steps", "2", "--mode", "full", "--lr", "1e-3").stdout.split()[0]
+        for model in ("base", lora, full):
+            invoke("sd", "generate", db, "--model", model, "--base", sd_model, *GEN)
+        invoke("sd", "eval", db, "--model", clip, "--pretrained", "", "--batch-size", "5", "--reference", recipe)
+        return int(lora), int(full)
+
+    lora, full = loop()
+    conn = open_db(db)
+    c = counts(conn)
+    assert c["sd_prompt_sets"] == 1 and c["sd_prompts"] == 3 * 5 * 2
+    assert conn.execute("SELECT id, mode, pairs, steps_done, status FROM sd_runs ORDER BY id").fetchall() == [
+        (lora, "lora", 8, 3, "done"), (full, "full", 8, 2, "done")]
+    # every parameter, the recipe and the hash of its pairs: (media_id, text, image sha256) in order
+    params, recipe_col, pairs_sha = conn.execute("SELECT params, recipe, pairs_sha256 FROM sd_runs WHERE id = ?",
+                                                 (lora,)).fetchone()
+    assert json.loads(params)["steps"] == 3 and json.loads(params)["resolution"] == 32 and recipe_col == str(recipe)
+    h = hashlib.sha256()
+    for mid, alt, sha in conn.execute("SELECT m.id, m.alt, b.sha256 FROM media m JOIN media_bytes b ON b.media_id = m.id "
+                                      "WHERE m.kind = 'image' ORDER BY m.id"):
+        h.update(json.dumps([mid, alt, sha]).encode() + b"\n")
+    assert pairs_sha == h.hexdigest()
+    losses = conn.execute("SELECT sd_run_id, step, loss FROM sd_losses ORDER BY 1, 2").fetchall()
+    assert [(r, s) for r, s, _ in losses] == [(lora, 1), (lora, 2), (lora, 3), (full, 1), (full, 2)]
+    assert all(0 < v < 10 for _, _, v in losses)
+    ckpt = conn.execute("SELECT checkpoint FROM sd_runs WHERE id = ?", (lora,)).fetchone()[0]
+    assert ckpt.startswith(str(db) + ".wdb/sd/") and os.path.isfile(os.path.join(ckpt, "pytorch_lora_weights.safetensors"))
+    # 6 prompts x 2 seeds for each of three models, the same seeds for each prompt
+    assert conn.execute("SELECT sd_run_id, count(*), count(DISTINCT prompt_id), group_concat(DISTINCT seed) "
+                        "FROM sd_images GROUP BY 1 ORDER BY 1").fetchall() == [
+        (0, 12, 6, "0,1"), (lora, 12, 6, "0,1"), (full, 12, 6, "0,1")]
+    # the fine-tuned UNets change the images; the same prompt and seed in the base model do not repeat
+    base_png = dict(conn.execute("SELECT prompt_id || ':' || seed, sha256 FROM sd_images WHERE sd_run_id = 0"))
+    full_png = dict(conn.execute("SELECT prompt_id || ':' || seed, sha256 FROM sd_images WHERE sd_run_id = ?", (full,)))
+    assert base_png.keys() == full_png.keys() and all(base_png[k] != full_png[k] for k in base_png)
+    metrics = dict(conn.execute("SELECT metric, count(*) FROM sd_scores GROUP BY 1"))
+    n_el = conn.execute("SELECT sum(json_array_length(p.elements)) FROM sd_images i JOIN sd_prompts p "
+                        "ON p.id = i.prompt_id").fetchone()[0]
+    assert metrics == {"clip_score": 36, "compliance": 36, "group_rank": 36, "element": n_el, "bytes_per_pixel": 36,
+                       "edge_density": 36, "entropy": 36}
+    assert c["sd_embeddings"] == 36
+    # compliance is the mean of the element scores; the rank is 1..5 within the group
+    for image_id, comp in conn.execute("SELECT image_id, value FROM sd_scores WHERE metric = 'compliance'"):
+        els = [v for (v,) in conn.execute("SELECT value FROM sd_scores WHERE image_id = ? AND metric = 'element'",
+                                          (image_id,))]
+        assert comp == pytest.approx(sum(els) / len(els))
+    assert {r for (r,) in conn.execute("SELECT value FROM sd_scores WHERE metric = 'group_rank'")} <= {1, 2, 3, 4, 5}
+    sets = dict(conn.execute("SELECT metric, count(*) FROM sd_set_scores GROUP BY 1"))
+    assert sets == {"diversity": 18, "frechet": 3}
+    # ratings rows, then the report (JSON, plots, grids)
+    pair = conn.execute("SELECT b.id, t.id FROM sd_images b JOIN sd_images t ON t.prompt_id = b.prompt_id AND "
+                        "t.seed = b.seed WHERE b.sd_run_id = 0 AND t.sd_run_id = ? ORDER BY b.id LIMIT 1",
+                        (lora,)).fetchone()
+    assert write_ratings(str(db), "ann", [(pair[0], "conformity", 2), (pair[1], "conformity", 4)]) == 2
+    out = tmp_path / "report"
+    invoke("sd", "report", db, "--prompts", "mini", "--out", out)
+    rep = json.loads((out / "report.json").read_text())
+    assert {r["model"] for r in rep["rows"]} == {"base tiny-sd", f"run {lora}", f"run {full}"}
+    rated = [r for r in rep["rows"] if r["ratings"]]
+    assert sorted((r["model"], r["ratings"]["conformity"]["mean"]) for r in rated) == [
+        ("base tiny-sd", 2.0), (f"run {lora}", 4.0)]
+    row = next(r for r in rep["rows"] if r["model"] == f"run {full}" and r["level"] == 1)
+    mean = conn.execute("SELECT avg(c.value) FROM sd_scores c JOIN sd_images i ON i.id = c.image_id JOIN sd_prompts p "
+                        "ON p.id = i.prompt_id WHERE c.metric = 'clip_score' AND i.sd_run_id = ? AND p.level = 1 "
+                        "AND p.kind = ?", (full, row["kind"])).fetchone()[0]
+    assert row["clip_score"] == pytest.approx(mean)
+    assert {p.name for p in out.glob("*.png")} == {"metrics_by_level.png", "ratings.png", "loss.png"}
+    groups = conn.execute("SELECT count(DISTINCT p.kind || p.grp) FROM sd_images i JOIN sd_prompts p "
+                          "ON p.id = i.prompt_id").fetchone()[0]
+    assert groups >= 2 and len(list((out / "grids").glob("*.png"))) == groups
+    c = counts(conn)
+    assert all(c.values()), c
+    # every stage wrote its runs row
+    cmds = [r for (r,) in conn.execute("SELECT command FROM runs WHERE command LIKE 'sd %' AND status = 'done'")]
+    assert {"sd prompts", "sd train", "sd generate", "sd eval", "sd report"} <= set(cmds)
+    # a second run of the whole loop adds nothing (identical training runs are skipped)
+    assert loop() == (lora, full)
+    assert counts(conn) == c
+
+
+def test_kill_generate_mid_run_and_rerun_gives_the_same_images(models, tmp_path):
+    sd_model, _ = models
+    ref, _ = coco_db(tmp_path / "ref", 1)
+    db, _ = coco_db(tmp_path / "killed", 1)
+    for d in (ref, db):
+        invoke("sd", "prompts", d, "--name", "mini", "--groups", "3")
+    invoke("sd", "generate", ref, "--model", "base", "--base", sd_model, *GEN)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WDB_SD_KILL_AFTER_CHUNKS": "1"}
+    p = subprocess.run([sys.executable, "-m", "wdb.cli", "sd", "generate", str(db), "--model", "base", "--base",
+                        str(sd_model), *GEN], env=env, capture_output=True, timeout=300)
+    assert p.returncode == -9, p.stderr.decode()[-2000:]
+    conn = open_db(db)
+    assert conn.execute("SELECT count(*) FROM sd_images").fetchone()[0] == 4  # one chunk: 2 prompts x 2 seeds
+    assert conn.execute("SELECT status FROM runs WHERE command = 'sd generate'").fetchone()[0] == "running"
+    res = invoke("sd", "generate", db, "--model", "base", "--base", sd_model, *GEN)
+    assert "images 8" in res.output and "skipped_chunks 1" in res.output
+
+    def images(path):
+        c = open_db(path)
+        return dict(c.execute("SELECT p.kind || p.grp || '.' || p.level || '/' || i.seed, i.sha256 FROM sd_images i "
+                              "JOIN sd_prompts p ON p.id = i.prompt_id"))
+
+    got, want = images(db), images(ref)
+    assert len(want) == 12 and got == want
+    # the bytes behind the pointers are those hashes
+    from wdb.warc.payload import read_verified
+
+    for loc, off, length, inner, sha in conn.execute("SELECT location, \"offset\", length, inner, sha256 FROM sd_images"):
+        assert loc.startswith(str(db) + ".wdb/sd/generated-")
+        assert hashlib.sha256(read_verified(loc, off, length, inner, sha)).hexdigest() == sha
+
+
+def test_stored_clip_score_equals_open_clip_on_the_stored_image(models, tmp_path):
+    import open_clip
+    import torch
+    from PIL import Image
+
+    from wdb.warc.payload import read_verified
+
+    sd_model, clip = models
+    db, _ = coco_db(tmp_path, 1)
+    invoke("sd", "prompts", db, "--name", "mini", "--groups", "1")
+    invoke("sd", "generate", db, "--model", "base", "--base", sd_model, "--images", "2", "--steps", "2",
+           "--limit", "3", "--prompts", "mini")
+    invoke("sd", "eval", db, "--model", clip, "--pretrained", "", "--batch-size", "4")
+    conn = open_db(db)
+    model, _, preprocess = open_clip.create_model_and_transforms(clip)
+    tokenizer = open_clip.get_tokenizer(clip)
+    model.eval()
+    rows = conn.execute("SELECT i.location, i.\"offset\", i.length, i.inner, i.sha256, p.prompt, p.elements, c.value, "
+                        "i.id FROM sd_images i JOIN sd_prompts p ON p.id = i.prompt_id JOIN sd_scores c "
+                        "ON c.image_id = i.id AND c.metric = 'clip_score'").fetchall()
+    assert len(rows) == 6
+    with torch.no_grad():
+        for loc, off, length, inner, sha, prompt, elements, stored, image_id in rows:
+            img = Image.open(io.BytesIO(read_verified(loc, off, length, inner, sha))).convert("RGB")
+            ie = torch.nn.functional.normalize(model.encode_image(preprocess(img)[None]), dim=-1)
+            te = torch.nn.functional.normalize(model.encode_text(tokenizer([prompt, *json.loads(elements)])), dim=-1)
+            cos = (ie @ te.T)[0].tolist()
+            assert abs(100 * max(cos[0], 0) - stored) < 1e-5
+            els = dict(conn.execute("SELECT element, value FROM sd_scores WHERE image_id = ? AND metric = 'element'",
+                                    (image_id,)))
+            for e, c in zip(json.loads(elements), cos[1:], strict=True):
+                assert abs(100 * max(c, 0) - els[e]) < 1e-5
