@@ -1,19 +1,15 @@
 """The text-to-image loop on real COCO pairs with tiny random models (plumbing and maths, never
 quality): prompts -> train (LoRA and full UNet) -> generate (base and both runs) -> eval -> ratings
--> report, rows in every sd table, a second run adds nothing, a generate killed after its first
-committed chunk and run again gives the same PNG bytes as an uninterrupted run, and a stored CLIP
-score equals open_clip's own computation on the stored image."""
+-> report, rows in every sd table, and a second run of the whole loop adds nothing.
+(test_sd_kill.py: a killed generate, and CLIP scores against open_clip.)"""
 import hashlib
-import io
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS
 from test_fetch_score import tiny_clip
 from warcs import gz_members
 from warcs import http as http_response
@@ -93,7 +89,7 @@ def test_whole_loop_on_real_coco_pairs(models, tmp_path):
 
     def loop():
         invoke("sd", "prompts", db, "--name", "mini", "--groups", "3")
-        lora = invoke("sd", "train", db, *train, "--steps", "3").stdout.split()[0]
+        lora = invoke("sd", "train", db, *train, "--steps", "2").stdout.split()[0]
         full = invoke("sd", "train", db, *train, "--steps", "2", "--mode", "full", "--lr", "1e-3").stdout.split()[0]
         for model in ("base", lora, full):
             invoke("sd", "generate", db, "--model", model, "--base", sd_model, *GEN)
@@ -105,18 +101,18 @@ def test_whole_loop_on_real_coco_pairs(models, tmp_path):
     c = counts(conn)
     assert c["sd_prompt_sets"] == 1 and c["sd_prompts"] == 3 * 5 * 2
     assert conn.execute("SELECT id, mode, pairs, steps_done, status FROM sd_runs ORDER BY id").fetchall() == [
-        (lora, "lora", 8, 3, "done"), (full, "full", 8, 2, "done")]
+        (lora, "lora", 8, 2, "done"), (full, "full", 8, 2, "done")]
     # every parameter, the recipe and the hash of its pairs: (media_id, text, image sha256) in order
     params, recipe_col, pairs_sha = conn.execute("SELECT params, recipe, pairs_sha256 FROM sd_runs WHERE id = ?",
                                                  (lora,)).fetchone()
-    assert json.loads(params)["steps"] == 3 and json.loads(params)["resolution"] == 32 and recipe_col == str(recipe)
+    assert json.loads(params)["steps"] == 2 and json.loads(params)["resolution"] == 32 and recipe_col == str(recipe)
     h = hashlib.sha256()
     for mid, alt, sha in conn.execute("SELECT m.id, m.alt, b.sha256 FROM media m JOIN media_bytes b ON b.media_id = m.id "
                                       "WHERE m.kind = 'image' ORDER BY m.id"):
         h.update(json.dumps([mid, alt, sha]).encode() + b"\n")
     assert pairs_sha == h.hexdigest()
     losses = conn.execute("SELECT sd_run_id, step, loss FROM sd_losses ORDER BY 1, 2").fetchall()
-    assert [(r, s) for r, s, _ in losses] == [(lora, 1), (lora, 2), (lora, 3), (full, 1), (full, 2)]
+    assert [(r, s) for r, s, _ in losses] == [(lora, 1), (lora, 2), (full, 1), (full, 2)]
     assert all(0 < v < 10 for _, _, v in losses)
     ckpt = conn.execute("SELECT checkpoint FROM sd_runs WHERE id = ?", (lora,)).fetchone()[0]
     assert ckpt.startswith(str(db) + ".wdb/sd/") and os.path.isfile(os.path.join(ckpt, "pytorch_lora_weights.safetensors"))
@@ -141,7 +137,7 @@ def test_whole_loop_on_real_coco_pairs(models, tmp_path):
         assert comp == pytest.approx(sum(els) / len(els))
     assert {r for (r,) in conn.execute("SELECT value FROM sd_scores WHERE metric = 'group_rank'")} <= {1, 2, 3, 4, 5}
     sets = dict(conn.execute("SELECT metric, count(*) FROM sd_set_scores GROUP BY 1"))
-    assert sets == {"diversity": 18, "frechet": 3}
+    assert sets == {"diversity": 18, "frechet": 3}  # 6 prompts x 3 models; one prompt set x 3 models
     # ratings rows, then the report (JSON, plots, grids)
     pair = conn.execute("SELECT b.id, t.id FROM sd_images b JOIN sd_images t ON t.prompt_id = b.prompt_id AND "
                         "t.seed = b.seed WHERE b.sd_run_id = 0 AND t.sd_run_id = ? ORDER BY b.id LIMIT 1",
@@ -162,7 +158,7 @@ def test_whole_loop_on_real_coco_pairs(models, tmp_path):
     assert {p.name for p in out.glob("*.png")} == {"metrics_by_level.png", "ratings.png", "loss.png"}
     groups = conn.execute("SELECT count(DISTINCT p.kind || p.grp) FROM sd_images i JOIN sd_prompts p "
                           "ON p.id = i.prompt_id").fetchone()[0]
-    assert groups >= 2 and len(list((out / "grids").glob("*.png"))) == groups
+    assert groups == 2 and len(list((out / "grids").glob("*.png"))) == groups
     c = counts(conn)
     assert all(c.values()), c
     # every stage wrote its runs row
@@ -171,69 +167,3 @@ def test_whole_loop_on_real_coco_pairs(models, tmp_path):
     # a second run of the whole loop adds nothing (identical training runs are skipped)
     assert loop() == (lora, full)
     assert counts(conn) == c
-
-
-def test_kill_generate_mid_run_and_rerun_gives_the_same_images(models, tmp_path):
-    sd_model, _ = models
-    ref, _ = coco_db(tmp_path / "ref", 1)
-    db, _ = coco_db(tmp_path / "killed", 1)
-    for d in (ref, db):
-        invoke("sd", "prompts", d, "--name", "mini", "--groups", "3")
-    invoke("sd", "generate", ref, "--model", "base", "--base", sd_model, *GEN)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WDB_SD_KILL_AFTER_CHUNKS": "1"}
-    p = subprocess.run([sys.executable, "-m", "wdb.cli", "sd", "generate", str(db), "--model", "base", "--base",
-                        str(sd_model), *GEN], env=env, capture_output=True, timeout=300)
-    assert p.returncode == -9, p.stderr.decode()[-2000:]
-    conn = open_db(db)
-    assert conn.execute("SELECT count(*) FROM sd_images").fetchone()[0] == 4  # one chunk: 2 prompts x 2 seeds
-    assert conn.execute("SELECT status FROM runs WHERE command = 'sd generate'").fetchone()[0] == "running"
-    res = invoke("sd", "generate", db, "--model", "base", "--base", sd_model, *GEN)
-    assert "images 8" in res.output and "skipped_chunks 1" in res.output
-
-    def images(path):
-        c = open_db(path)
-        return dict(c.execute("SELECT p.kind || p.grp || '.' || p.level || '/' || i.seed, i.sha256 FROM sd_images i "
-                              "JOIN sd_prompts p ON p.id = i.prompt_id"))
-
-    got, want = images(db), images(ref)
-    assert len(want) == 12 and got == want
-    # the bytes behind the pointers are those hashes
-    from wdb.warc.payload import read_verified
-
-    for loc, off, length, inner, sha in conn.execute("SELECT location, \"offset\", length, inner, sha256 FROM sd_images"):
-        assert loc.startswith(str(db) + ".wdb/sd/generated-")
-        assert hashlib.sha256(read_verified(loc, off, length, inner, sha)).hexdigest() == sha
-
-
-def test_stored_clip_score_equals_open_clip_on_the_stored_image(models, tmp_path):
-    import open_clip
-    import torch
-    from PIL import Image
-
-    from wdb.warc.payload import read_verified
-
-    sd_model, clip = models
-    db, _ = coco_db(tmp_path, 1)
-    invoke("sd", "prompts", db, "--name", "mini", "--groups", "1")
-    invoke("sd", "generate", db, "--model", "base", "--base", sd_model, "--images", "2", "--steps", "2",
-           "--limit", "3", "--prompts", "mini")
-    invoke("sd", "eval", db, "--model", clip, "--pretrained", "", "--batch-size", "4")
-    conn = open_db(db)
-    model, _, preprocess = open_clip.create_model_and_transforms(clip)
-    tokenizer = open_clip.get_tokenizer(clip)
-    model.eval()
-    rows = conn.execute("SELECT i.location, i.\"offset\", i.length, i.inner, i.sha256, p.prompt, p.elements, c.value, "
-                        "i.id FROM sd_images i JOIN sd_prompts p ON p.id = i.prompt_id JOIN sd_scores c "
-                        "ON c.image_id = i.id AND c.metric = 'clip_score'").fetchall()
-    assert len(rows) == 6
-    with torch.no_grad():
-        for loc, off, length, inner, sha, prompt, elements, stored, image_id in rows:
-            img = Image.open(io.BytesIO(read_verified(loc, off, length, inner, sha))).convert("RGB")
-            ie = torch.nn.functional.normalize(model.encode_image(preprocess(img)[None]), dim=-1)
-            te = torch.nn.functional.normalize(model.encode_text(tokenizer([prompt, *json.loads(elements)])), dim=-1)
-            cos = (ie @ te.T)[0].tolist()
-            assert abs(100 * max(cos[0], 0) - stored) < 1e-5
-            els = dict(conn.execute("SELECT element, value FROM sd_scores WHERE image_id = ? AND metric = 'element'",
-                                    (image_id,)))
-            for e, c in zip(json.loads(elements), cos[1:], strict=True):
-                assert abs(100 * max(c, 0) - els[e]) < 1e-5

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from ..db import side_dir, transaction
 from ..stage import Result, stage_run
-from .models import SdError, device_of, dtype_of, load_pipeline, sd_run
+from ..errors import ModelLoadError
+from .models import SdError, device_of, dtype_of, load_pipeline, model_index, sd_run
 from .prompts import prompt_set_id
 from .warc import GeneratedWarc
 
@@ -59,6 +60,22 @@ def resolve_model(conn: sqlite3.Connection, s: GenerateSettings) -> tuple[str, i
     return run["base"], run["id"], run
 
 
+def sampling_config(base: str, s: GenerateSettings, precision: str) -> str:
+    """The sampling settings an image is keyed by, JSON; the default size is the model's own
+    (UNet sample size times the VAE's downscaling), read from the configs without loading weights."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    index = model_index(base)
+    try:
+        unet = UNet2DConditionModel.load_config(base, subfolder="unet")
+        vae = AutoencoderKL.load_config(base, subfolder="vae")
+    except Exception as e:  # noqa: BLE001 - a model without these configs is one line for the user
+        raise ModelLoadError(f"cannot read the unet/vae configs of {base!r}: {str(e).splitlines()[0][:200]}") from e
+    size = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)
+    return json.dumps({"steps": s.steps, "guidance": s.guidance, "width": s.width or size, "height": s.height or size,
+                       "scheduler": index.get("scheduler", ["", ""])[1], "precision": precision}, sort_keys=True)
+
+
 def png_bytes(image) -> bytes:
     b = io.BytesIO()
     image.save(b, "PNG", optimize=False, compress_level=6)  # deterministic: same pixels, same bytes
@@ -94,13 +111,8 @@ def _generate(conn, s: GenerateSettings, run) -> None:
     run.counts.update(images=0, chunks=0, skipped_chunks=0, sd_run_id=rid)
     try:
         for chunk in chunks:
-            if pipe is None:
-                pipe = load_pipeline(base, dtype, device, row)
-                unet_cfg = pipe.unet.config
-                size = unet_cfg.sample_size * pipe.vae_scale_factor
-                config = json.dumps({"steps": s.steps, "guidance": s.guidance, "width": s.width or size,
-                                     "height": s.height or size, "scheduler": type(pipe.scheduler).__name__,
-                                     "precision": precision}, sort_keys=True)
+            if config is None:
+                config = sampling_config(base, s, precision)
             have = {(p, sd) for p, sd in conn.execute(
                 f"SELECT prompt_id, seed FROM sd_images WHERE base = ? AND sd_run_id = ? AND config = ? "
                 f"AND prompt_id IN ({','.join('?' * len(chunk))})", (base, rid, config, *[p for p, _ in chunk]))}
@@ -109,6 +121,8 @@ def _generate(conn, s: GenerateSettings, run) -> None:
                 run.counts["skipped_chunks"] += 1
                 continue
             cfg = json.loads(config)
+            if pipe is None:  # loaded only when something is to be generated
+                pipe = load_pipeline(base, dtype, device, row)
             with torch.inference_mode():
                 out = pipe([t for _, t, _ in todo], num_inference_steps=s.steps, guidance_scale=s.guidance,
                            width=cfg["width"], height=cfg["height"],
