@@ -16,6 +16,9 @@ CREATE INDEX page_stats_flow ON page_stats(images_in_flow DESC, page_id, words);
 CREATE INDEX pages_archive ON pages(archive_id, "offset");
 CREATE INDEX pages_domain ON pages(domain);
 CREATE INDEX problems_archive ON problems(archive_id, kind);
+CREATE INDEX sd_images_prompt ON sd_images(prompt_id, seed);
+CREATE INDEX sd_ratings_image ON sd_ratings(image_id, aspect);
+CREATE INDEX sd_runs_params ON sd_runs(params_sha256, status);
 CREATE INDEX span_examples_split ON span_examples(run_id, split);
 CREATE INDEX text_signals_signal ON text_signals(signal, version, source, value);
 CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL);
@@ -274,6 +277,104 @@ CREATE TABLE runs (
     finished_at TEXT,
     seconds REAL
 , error TEXT, host TEXT, pid INTEGER);
+CREATE TABLE sd_embeddings (
+    image_id INTEGER NOT NULL REFERENCES sd_images(id),
+    clip_model_id INTEGER NOT NULL REFERENCES clip_models(id),
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (image_id, clip_model_id)
+);
+CREATE TABLE sd_images (
+    id INTEGER PRIMARY KEY,
+    base TEXT NOT NULL,                -- base model the pipeline was loaded from
+    sd_run_id INTEGER NOT NULL DEFAULT 0, -- fine-tuning run whose weights were used; 0 = the base model itself
+    prompt_id INTEGER NOT NULL REFERENCES sd_prompts(id),
+    seed INTEGER NOT NULL,             -- torch.Generator seed of the initial latents
+    config TEXT NOT NULL,              -- sampling settings, JSON (steps, guidance, width, height, scheduler)
+    location TEXT NOT NULL,            -- WARC holding the PNG (<db>.wdb/sd/generated-NNNNN.warc.gz)
+    "offset" INTEGER NOT NULL,         -- of the resource record's gzip member
+    length INTEGER NOT NULL,           -- of the gzip member
+    inner INTEGER NOT NULL DEFAULT 0,
+    mime TEXT NOT NULL,                -- image/png
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,              -- of the PNG: checked whenever it is read back
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    run_id INTEGER REFERENCES runs(id), -- the generate run that made it
+    UNIQUE (base, sd_run_id, prompt_id, seed, config)
+);
+CREATE TABLE sd_losses (
+    sd_run_id INTEGER NOT NULL REFERENCES sd_runs(id),
+    step INTEGER NOT NULL,             -- 1-based optimisation step
+    loss REAL NOT NULL,                -- MSE of the UNet's prediction against its target (noise or velocity)
+    lr REAL,                           -- learning rate at that step
+    PRIMARY KEY (sd_run_id, step)
+);
+CREATE TABLE sd_prompt_sets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,         -- the set's name (`wdb sd generate --prompts NAME`)
+    source TEXT NOT NULL,              -- generator (wdb's word lists and templates) | the imported file's path
+    params TEXT NOT NULL,              -- generator seed and sizes, or the file's sha256, JSON
+    run_id INTEGER REFERENCES runs(id), -- the run that made it
+    created TEXT NOT NULL              -- UTC, ISO 8601
+);
+CREATE TABLE sd_prompts (
+    id INTEGER PRIMARY KEY,
+    set_id INTEGER NOT NULL REFERENCES sd_prompt_sets(id),
+    kind TEXT NOT NULL,                -- sensible | nonsensical (impossible combinations of the same parts) | a file's own kind
+    grp INTEGER NOT NULL,              -- prompt group (the prompts of one group describe one subject)
+    level INTEGER NOT NULL,            -- detail level within the group, 1 = the bare subject
+    prompt TEXT NOT NULL,
+    elements TEXT NOT NULL,            -- JSON list of the prompt's parts (objects, attributes, places) scored one by one
+    words INTEGER NOT NULL,            -- prompt-side complexity: words
+    content_words INTEGER NOT NULL,    -- prompt-side complexity: distinct content words (stop words left out)
+    UNIQUE (set_id, kind, grp, level)
+);
+CREATE TABLE sd_ratings (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES sd_images(id),
+    rater TEXT NOT NULL,               -- the Datasette actor's id, or the name given on the form (with the token)
+    aspect TEXT NOT NULL,              -- conformity | quality | detail | realism | aesthetics
+    value INTEGER NOT NULL CHECK (value BETWEEN 0 AND 5),
+    rated_at TEXT NOT NULL             -- UTC, ISO 8601
+);
+CREATE TABLE sd_runs (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES runs(id), -- the runs row of the training command
+    base TEXT NOT NULL,                -- base model: a Hugging Face id or a local save_pretrained folder
+    mode TEXT NOT NULL,                -- full (the whole UNet) | lora (peft adapters on the UNet's attention)
+    recipe TEXT NOT NULL,              -- recipe name (built-in) or path (a user's .sql file)
+    recipe_sha256 TEXT NOT NULL,       -- sha256 of the recipe's SQL text
+    recipe_params TEXT NOT NULL,       -- the recipe's parameters, JSON
+    pairs INTEGER,                     -- pairs trained on (pairs whose bytes could not be read are left out and counted)
+    pairs_sha256 TEXT,                 -- manifest hash: sha256 over (media_id, text, image sha256) of every pair, in order
+    params TEXT NOT NULL,              -- every training parameter, JSON (resolution, steps, batch, lr, seed, precision, rank...)
+    params_sha256 TEXT NOT NULL,       -- sha256 of base, mode, recipe, pairs and params: a second identical run is skipped
+    checkpoint TEXT,                   -- folder of the trained weights, under the database's side folder (<db>.wdb/sd/)
+    steps_done INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,              -- running | done | failed | interrupted
+    created TEXT NOT NULL,             -- UTC, ISO 8601
+    finished TEXT                      -- UTC, ISO 8601; NULL while running
+);
+CREATE TABLE sd_scores (
+    image_id INTEGER NOT NULL REFERENCES sd_images(id),
+    clip_model_id INTEGER NOT NULL DEFAULT 0, -- clip_models row; 0 for metrics without a model (image complexity)
+    metric TEXT NOT NULL,              -- clip_score | element | compliance | group_rank | bytes_per_pixel | edge_density | entropy
+    element TEXT NOT NULL DEFAULT '',  -- the prompt part scored (metric = element), else ''
+    value REAL NOT NULL,
+    PRIMARY KEY (image_id, clip_model_id, metric, element)
+);
+CREATE TABLE sd_set_scores (
+    base TEXT NOT NULL,                -- as sd_images.base
+    sd_run_id INTEGER NOT NULL,        -- as sd_images.sd_run_id (0 = base model)
+    config TEXT NOT NULL,              -- as sd_images.config
+    scope TEXT NOT NULL,               -- prompt:<sd_prompts.id> (diversity) | set:<sd_prompt_sets.id> (frechet)
+    clip_model_id INTEGER NOT NULL REFERENCES clip_models(id),
+    metric TEXT NOT NULL,              -- diversity (mean pairwise 1 - cosine across seeds) | frechet (against the reference)
+    reference TEXT NOT NULL DEFAULT '', -- frechet: the reference recipe and its pairs' hash
+    n INTEGER NOT NULL,                -- images in the set
+    value REAL NOT NULL,
+    PRIMARY KEY (base, sd_run_id, config, scope, clip_model_id, metric, reference)
+);
 CREATE TABLE span_epochs (
     run_id INTEGER NOT NULL REFERENCES span_runs(id),
     epoch INTEGER NOT NULL,            -- 0: before training

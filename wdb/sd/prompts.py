@@ -82,10 +82,12 @@ def generate(groups: int = 100, seed: int = 0) -> list[Prompt]:
         own = CATEGORIES[cat]
         sensible = [rng.choice(own["attributes"]), rng.choice(own["places"]), rng.choice(own["actions"]),
                     rng.choice(DETAILS)]
-        # nonsensical: every part from a category other than the subject's, a different one per part
+        # nonsensical: each part from another category (a different one per part), never one of the
+        # subject's own category ("in a kitchen" is a place of food and of people alike)
         others = rng.sample([c for c in cats if c != cat], 3)
-        odd = [rng.choice(CATEGORIES[others[0]]["attributes"]), rng.choice(CATEGORIES[others[1]]["places"]),
-               rng.choice(CATEGORIES[others[2]]["actions"]), rng.choice(IMPOSSIBLE_DETAILS)]
+        odd = [rng.choice([x for x in CATEGORIES[o][part] if x not in own[part]])
+               for o, part in zip(others, ("attributes", "places", "actions"), strict=True)]
+        odd.append(rng.choice(IMPOSSIBLE_DETAILS))
         for kind, parts in (("sensible", sensible), ("nonsensical", odd)):
             for level in range(1, LEVELS + 1):
                 text, elements = _compose(subject, parts, level)
