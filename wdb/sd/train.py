@@ -166,7 +166,7 @@ def _train(conn, s: TrainSettings, pairs: Pairs, sid: int, run) -> None:
         generator=gen, num_workers=s.workers, collate_fn=_collate, drop_last=False,
         persistent_workers=s.workers > 0, pin_memory=device.type == "cuda")
     autocast = torch.autocast(device.type, dtype=dtype, enabled=precision != "no")
-    scaler = torch.amp.GradScaler(enabled=precision == "fp16" and s.mode == "full")
+    scaler = torch.amp.GradScaler(enabled=precision == "fp16")  # fp16 gradients underflow without it
     pending: list = []  # (step, loss tensor on the device, lr)
     step, micro, bad, empty = 0, 0, 0, 0
 

@@ -86,7 +86,7 @@ async def ratings_view(datasette, request):
         row = (await db.execute("SELECT max(sd_run_id) FROM sd_images")).first()
         run = row[0] or 0
     page = _int_arg(request, "page", 0)
-    pairs = [tuple(r) for r in (await db.execute(PAIRS, [run, PAGE_SIZE + 1, page * PAGE_SIZE])).rows]
+    pairs = [tuple(r) for r in (await db.execute(PAIRS, [run, PAGE_SIZE + 1, page * PAGE_SIZE])).rows] if run else []
     runs = [r[0] for r in (await db.execute("SELECT DISTINCT sd_run_id FROM sd_images WHERE sd_run_id > 0 "
                                             "ORDER BY 1")).rows]
     token, _ = _settings(datasette)
