@@ -167,3 +167,24 @@ def test_whole_loop_on_real_coco_pairs(models, tmp_path):
     # a second run of the whole loop adds nothing (identical training runs are skipped)
     assert loop() == (lora, full)
     assert counts(conn) == c
+
+
+def test_bad_inputs_are_one_line_errors_and_rows(models, tmp_path):
+    sd_model, _ = models
+    db, recipe = coco_db(tmp_path, 2)
+    empty = tmp_path / "none.sql"
+    empty.write_text("-- title: nothing\n-- description: no pairs\nSELECT id AS media_id, alt AS text, 'alt' AS "
+                     "text_source FROM media WHERE 0\n")
+    cases = [(["sd", "train", db, "--recipe", recipe, "--base", tmp_path / "missing", "--workers", "0"], "cannot load"),
+             (["sd", "train", db, "--recipe", empty, "--base", sd_model], "selects no pair with image bytes"),
+             (["sd", "train", db, "--recipe", "no_such_recipe", "--base", sd_model], "no recipe named"),
+             (["sd", "generate", db, "--model", "99", "--prompts", "mini"], "no prompt set named 'mini'")]
+    invoke("sd", "prompts", db, "--name", "other", "--groups", "1")
+    cases.append((["sd", "generate", db, "--model", "99", "--prompts", "other"], "no sd run 99"))
+    for args, message in cases:
+        res = CliRunner().invoke(cli, [str(a) for a in args])
+        assert res.exit_code == 1 and message in res.output and res.output.count("\n") == 1, (args, res.output)
+    conn = open_db(db)
+    assert conn.execute("SELECT status FROM sd_runs").fetchall() == [("failed",)]  # the model that did not load
+    assert [s for (s,) in conn.execute("SELECT status FROM runs WHERE command LIKE 'sd %' ORDER BY id")] == [
+        "done", "failed", "failed", "failed", "failed", "failed"]

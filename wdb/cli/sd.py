@@ -11,7 +11,7 @@ from ..sd.generate import GenerateSettings
 from ..sd.prompts import PromptSettings
 from ..sd.report import ReportSettings
 from ..sd.train import TrainSettings
-from . import _open, cli, errors
+from . import PipelineGroup, _open, cli, errors
 
 
 def _params(pairs) -> dict:
@@ -24,7 +24,7 @@ def _finish(res, silent: bool = False) -> None:
     sys.exit(0 if res.ok else 1)
 
 
-@cli.group()
+@cli.group(cls=PipelineGroup)
 def sd() -> None:
     """Stable Diffusion on a recipe: prompt sets, fine-tuning, generation, evaluation, report.
 
