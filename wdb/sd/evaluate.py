@@ -177,7 +177,7 @@ def _evaluate(conn, s: EvalSettings, run) -> None:
                              [(r[0], clip.mid, e.astype("<f4").tobytes()) for (r, _, _), e in
                               zip(ims, emb if ims else [], strict=True)])
     run.counts["diversity"] = _diversity(conn, clip.mid)
-    run.counts["frechet"] = _frechet(conn, clip, s) if s.reference else 0
+    run.counts["frechet"] = _frechet(conn, clip, s, run) if s.reference else 0
 
 
 def _embeddings(conn, mid: int, where: str, args: tuple) -> dict[tuple, np.ndarray]:
@@ -206,7 +206,7 @@ def _diversity(conn, mid: int) -> int:
     return _store_set(conn, mid, "diversity", "", {k: (len(e), diversity(e)) for k, e in sets.items() if len(e) >= 2})
 
 
-def _frechet(conn, clip: _Clip, s: EvalSettings) -> int:
+def _frechet(conn, clip: _Clip, s: EvalSettings, run) -> int:
     from .data import load_image, recipe_pairs
 
     pairs = recipe_pairs(conn, s.reference, s.reference_params, s.reference_limit)
@@ -221,8 +221,8 @@ def _frechet(conn, clip: _Clip, s: EvalSettings) -> int:
     for p in pairs.pairs:
         try:
             ims.append(load_image(p))
-        except (PointerMismatch, OSError, ValueError) as e:
-            del e
+        except (PointerMismatch, OSError, ValueError):
+            run.add("reference_unreadable")
     if len(ims) < 2:
         raise SdError(f"reference recipe {s.reference}: fewer than 2 readable images")
     ref = np.concatenate([clip.images(ims[k:k + s.batch_size]) for k in range(0, len(ims), s.batch_size)])

@@ -3,8 +3,9 @@
 Each prompt gets `images` images with seeds seed, seed+1, ...; the initial latents come from a CPU
 torch.Generator per image, so an image depends only on (model, prompt, seed, sampling settings).
 Prompts are cut into fixed chunks of the set (in prompt id order, `chunk` prompts each): a chunk is
-generated as one batch, its PNGs appended to the database's own WARC (`<db>.wdb/sd/`), the file
-synced, then its rows committed in one transaction. A re-run skips the chunks whose images are all
+generated as one batch; a writer thread encodes its PNGs, appends them to the database's own WARC
+(`<db>.wdb/sd/`), syncs the file and commits the chunk's rows in one transaction while the next
+batch is generated (no per-image commit, the device not waiting on the disk). A re-run skips the chunks whose images are all
 there; a killed run leaves at most one chunk's records unreferenced in the WARC and redoes that
 chunk with the same batch, hence the same bytes.
 """
@@ -15,6 +16,7 @@ import json
 import os
 import signal
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..db import side_dir, transaction
@@ -105,49 +107,62 @@ def _generate(conn, s: GenerateSettings, run) -> None:
     seeds = [s.seed + k for k in range(s.images)]
     device = device_of(s.device)
     precision, dtype = dtype_of(s.precision, device)
-    chunks = [prompts[i:i + s.chunk] for i in range(0, len(prompts), s.chunk)]
-    kill_after = int(os.environ.get("WDB_SD_KILL_AFTER_CHUNKS", "0") or 0)  # crash injection for the tests
-    pipe = warc = config = None
-    run.counts.update(images=0, chunks=0, skipped_chunks=0, sd_run_id=rid)
-    try:
-        for chunk in chunks:
-            if config is None:
-                config = sampling_config(base, s, precision)
-            have = {(p, sd) for p, sd in conn.execute(
-                f"SELECT prompt_id, seed FROM sd_images WHERE base = ? AND sd_run_id = ? AND config = ? "
-                f"AND prompt_id IN ({','.join('?' * len(chunk))})", (base, rid, config, *[p for p, _ in chunk]))}
-            todo = [(p, text, sd) for p, text in chunk for sd in seeds]
-            if all((p, sd) in have for p, _, sd in todo):
-                run.counts["skipped_chunks"] += 1
+    config = sampling_config(base, s, precision)
+    cfg = json.loads(config)
+    have = set(conn.execute("SELECT prompt_id, seed FROM sd_images WHERE base = ? AND sd_run_id = ? AND config = ?",
+                            (base, rid, config)))
+    chunks = [[(p, text, sd) for p, text in prompts[i:i + s.chunk] for sd in seeds]
+              for i in range(0, len(prompts), s.chunk)]
+    pending = [c for c in chunks if not all((p, sd) in have for p, _, sd in c)]
+    run.counts.update(images=0, chunks=0, skipped_chunks=len(chunks) - len(pending), sd_run_id=rid)
+    if not pending:
+        return
+    pipe = load_pipeline(base, dtype, device, row)
+    writer = _Writer(conn, GeneratedWarc(side_dir(conn, "sd")), (base, rid, config), have, run)
+    # the next batch is generated while a writer thread encodes, appends and commits the last one
+    with ThreadPoolExecutor(1, thread_name_prefix="sd-writer") as pool:
+        last = None
+        try:
+            for todo in pending:
+                with torch.inference_mode():
+                    out = pipe([t for _, t, _ in todo], num_inference_steps=s.steps, guidance_scale=s.guidance,
+                               width=cfg["width"], height=cfg["height"],
+                               generator=[torch.Generator("cpu").manual_seed(sd) for _, _, sd in todo],
+                               output_type="pil")
+                if last is not None:
+                    last.result()
+                last = pool.submit(writer.store, todo, out.images)
+            last.result()
+        finally:
+            if last is not None and not last.done():
+                last.result()  # an interrupt keeps the chunk being committed
+            writer.warc.close()
+
+
+class _Writer:
+    """PNG encoding, WARC records and the chunk's commit, in one thread."""
+
+    def __init__(self, conn, warc: GeneratedWarc, key: tuple, have: set, run):
+        self.conn, self.warc, self.key, self.have, self.run = conn, warc, key, have, run
+        self.kill_after = int(os.environ.get("WDB_SD_KILL_AFTER_CHUNKS", "0") or 0)  # crash injection for the tests
+
+    def store(self, todo: list, images: list) -> None:
+        base, rid, config = self.key
+        rows = []
+        for (p, _, sd), im in zip(todo, images, strict=True):
+            if (p, sd) in self.have:
                 continue
-            cfg = json.loads(config)
-            if pipe is None:  # loaded only when something is to be generated
-                pipe = load_pipeline(base, dtype, device, row)
-            with torch.inference_mode():
-                out = pipe([t for _, t, _ in todo], num_inference_steps=s.steps, guidance_scale=s.guidance,
-                           width=cfg["width"], height=cfg["height"],
-                           generator=[torch.Generator("cpu").manual_seed(sd) for _, _, sd in todo],
-                           output_type="pil")
-            if warc is None:
-                warc = GeneratedWarc(side_dir(conn, "sd"))
-            rows = []
-            for (p, _, sd), im in zip(todo, out.images, strict=True):
-                if (p, sd) in have:
-                    continue
-                body = png_bytes(im)
-                uri = f"urn:wdb:sd:{rid}:{p}:{sd}"
-                loc, off, length, digest = warc.write(uri, body, extra={"WARC-Wdb-Model": base})
-                rows.append((base, rid, p, sd, config, loc, off, length, "image/png", len(body), digest,
-                             im.width, im.height, run.id))
-            warc.flush()  # durable before the database points at it
-            with transaction(conn):
-                conn.executemany(
-                    "INSERT OR IGNORE INTO sd_images (base, sd_run_id, prompt_id, seed, config, location, \"offset\", "
-                    "length, mime, bytes, sha256, width, height, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-            run.counts["images"] += len(rows)
-            run.counts["chunks"] += 1
-            if kill_after and run.counts["chunks"] >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-    finally:
-        if warc is not None:
-            warc.close()
+            body = png_bytes(im)
+            loc, off, length, digest = self.warc.write(f"urn:wdb:sd:{rid}:{p}:{sd}", body,
+                                                       extra={"WARC-Wdb-Model": base})
+            rows.append((base, rid, p, sd, config, loc, off, length, "image/png", len(body), digest,
+                         im.width, im.height, self.run.id))
+        self.warc.flush()  # durable before the database points at it
+        with transaction(self.conn):
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO sd_images (base, sd_run_id, prompt_id, seed, config, location, \"offset\", "
+                "length, mime, bytes, sha256, width, height, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self.run.counts["images"] += len(rows)
+        self.run.counts["chunks"] += 1
+        if self.kill_after and self.run.counts["chunks"] >= self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
