@@ -5,6 +5,7 @@ quality): prompts -> train (LoRA and full UNet) -> generate (base and both runs)
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -188,3 +189,36 @@ def test_bad_inputs_are_one_line_errors_and_rows(models, tmp_path):
     assert conn.execute("SELECT status FROM sd_runs").fetchall() == [("failed",)]  # the model that did not load
     assert [s for (s,) in conn.execute("SELECT status FROM runs WHERE command LIKE 'sd %' ORDER BY id")] == [
         "done", "failed", "failed", "failed", "failed", "failed"]
+
+
+def flip_middle_bytes(path, spans):
+    """Damage each (offset, length) span of a file in its middle (the gzip member no longer inflates)."""
+    data = bytearray(path.read_bytes())
+    for off, length in spans:
+        for k in range(off + length // 3, off + 2 * length // 3):
+            data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_images_are_rows_not_stopped_runs(models, tmp_path):
+    sd_model, clip = models
+    db, recipe = coco_db(tmp_path, 2)
+    invoke("sd", "prompts", db, "--name", "mini", "--groups", "1")
+    invoke("sd", "generate", db, "--model", "base", "--base", sd_model, "--images", "1", "--steps", "1",
+           "--limit", "2", "--prompts", "mini")
+    conn = open_db(db)
+    loc, off, length = conn.execute("SELECT location, \"offset\", length FROM sd_images ORDER BY id LIMIT 1").fetchone()
+    flip_middle_bytes(Path(loc), [(off, length)])
+    invoke("sd", "eval", db, "--model", clip, "--pretrained", "")
+    rows = conn.execute("SELECT i.id, c.metric, c.element FROM sd_scores c JOIN sd_images i ON i.id = c.image_id "
+                        "WHERE c.metric IN ('clip_score', 'unreadable') ORDER BY i.id").fetchall()
+    assert [(m, bool(e)) for _, m, e in rows] == [("unreadable", True), ("clip_score", False)]
+    invoke("sd", "eval", db, "--model", clip, "--pretrained", "")  # not retried, nothing added
+    assert conn.execute("SELECT count(*) FROM sd_scores WHERE metric IN ('clip_score', 'unreadable')").fetchone()[0] == 2
+    # training pairs whose archived bytes are damaged: counted; none readable is a failed run
+    spans = conn.execute("SELECT x.\"offset\", x.length FROM archived_media x").fetchall()
+    flip_middle_bytes(tmp_path / "coco.warc.gz", spans)
+    res = CliRunner().invoke(cli, ["sd", "train", str(db), "--recipe", str(recipe), "--base", str(sd_model),
+                                   "--resolution", "32", "--steps", "1", "--workers", "0"])
+    assert res.exit_code == 1 and "no image of the recipe's pairs could be read" in res.output
+    assert conn.execute("SELECT status, steps_done FROM sd_runs").fetchall() == [("failed", 0)]

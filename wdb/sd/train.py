@@ -168,10 +168,9 @@ def _train(conn, s: TrainSettings, pairs: Pairs, sid: int, run) -> None:
     autocast = torch.autocast(device.type, dtype=dtype, enabled=precision != "no")
     scaler = torch.amp.GradScaler(enabled=precision == "fp16")  # fp16 gradients underflow without it
     pending: list = []  # (step, loss tensor on the device, lr)
-    step, micro, bad, empty = 0, 0, 0, 0
+    step, micro, bad = 0, 0, 0
 
     def batches():
-        nonlocal empty
         while True:
             got = False
             for b in loader:
