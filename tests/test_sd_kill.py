@@ -77,3 +77,11 @@ def test_stored_clip_score_equals_open_clip_on_the_stored_image(models, tmp_path
                                     (image_id,)))
             for e, c in zip(json.loads(elements), cos[1:], strict=True):
                 assert abs(100 * max(c, 0) - els[e]) < 1e-5
+            # the rank of the true prompt among the five of its group
+            group = [t for (t,) in conn.execute(
+                "SELECT q.prompt FROM sd_prompts q JOIN sd_prompts p ON p.set_id = q.set_id AND p.kind = q.kind "
+                "AND p.grp = q.grp JOIN sd_images i ON i.prompt_id = p.id WHERE i.id = ?", (image_id,))]
+            gc = (ie @ torch.nn.functional.normalize(model.encode_text(tokenizer(group)), dim=-1).T)[0].tolist()
+            rank = conn.execute("SELECT value FROM sd_scores WHERE image_id = ? AND metric = 'group_rank'",
+                                (image_id,)).fetchone()[0]
+            assert len(group) == 5 and rank == 1 + sum(c > cos[0] for t, c in zip(group, gc) if t != prompt)
