@@ -255,6 +255,7 @@ def test_every_recipe_lists_a_pair_once_even_with_two_signal_versions(built, tmp
     for r in recipes.builtin():
         rows = pairs(conn, r.name, **({"model": model} if "model" in r.params else {}))
         assert len(rows) == len(keys(rows)), r.name
+        assert [x["media_id"] for x in rows] == sorted(x["media_id"] for x in rows), r.name  # the recipe's order
     conn.close()
 
 
@@ -290,6 +291,18 @@ def test_diff_reason_counts_add_up_and_name_the_rule(built):
         first[why] = first.get(why, 0) + 1
     assert d.b.reasons == first and len(first) >= 2
     assert d.urls["datacomp_basic"].startswith("http://127.0.0.1:8001/r?sql=")
+    # the example links run in Datasette and list pairs that one keeps and the other drops
+    import asyncio
+
+    from wdb.serve import make_datasette
+
+    ds = make_datasette(db)
+    for side, want in ((d.a.name, ka - kb), (d.b.name, kb - ka)):
+        path = d.urls[side].removeprefix("http://127.0.0.1:8001")
+        page = asyncio.run(ds.client.get(path.replace("/r?", "/r.json?", 1) + "&_shape=array"))
+        assert page.status_code == 200, page.text[:300]
+        got = {(r["media_id"], r["text_source"]) for r in page.json()}
+        assert got and got <= want and len(got) == min(len(want), 50)
     # the same recipe against itself with another parameter: only the parameter's rule differs
     d2 = diff(conn, b, b, {"model": model, "min_score": "-1"}, {"model": model, "min_score": "0.05"})
     assert set(d2.a.reasons) <= {"clip"} and d2.b.only == 0
@@ -324,6 +337,7 @@ def test_recipe_cli_list_show_count_diff(built):
     ("SELECT id AS media_id, alt AS text, 'alt' AS text_source FROM media WHERE 1\n"
      "  OR kind = 'image'  -- rule: kind", "a rule line must begin with AND"),
     ("-- params: n integr\nSELECT id AS media_id, alt AS text, 'alt' AS text_source FROM media LIMIT :n", "bad -- params:"),
+    ("SELECT id AS media_id, alt AS text, 'alt' AS text_source FROM media;\n-- end\nSELEC", "syntax error"),
     ("-- defaults: m=1\nSELECT id AS media_id, alt AS text, 'alt' AS text_source FROM media", "which it does not use"),
 ])
 def test_a_bad_recipe_file_is_a_one_line_error(built, tmp_path, body, message):
@@ -350,4 +364,28 @@ def test_parameters_are_checked(built):
     assert out.exit_code == 2 and "NAME=VALUE" in out.output
     with pytest.raises(recipes.UnknownRecipe):
         recipes.find("../etc/passwd")
+    conn.close()
+
+
+def test_a_user_recipe_file_with_rules_runs_and_diffs(built, tmp_path):
+    from wdb.recipes.diff import diff
+
+    db, _ = built
+    f = tmp_path / "main_alts.sql"
+    f.write_text("-- title: main-region alts\n-- description: alts of images in the main region\n"
+                 "-- params: min_chars integer\n-- defaults: min_chars=10\n"
+                 "SELECT m.id AS media_id, m.alt AS text, 'alt' AS text_source FROM media m\n"
+                 "WHERE m.kind = 'image' AND m.alt IS NOT NULL\n"
+                 "  AND m.region = 'main'                          -- rule: main\n"
+                 "  AND length(m.alt) >= CAST(:min_chars AS INTEGER) -- rule: long: at least :min_chars characters\n"
+                 "ORDER BY m.id;\n-- the end\n")
+    conn = open_db(db)
+    want = {(m, "alt") for m, alt, _, region in images_with_alt(conn) if region == "main" and len(alt) >= 10}
+    assert keys(pairs(conn, str(f))) == want
+    assert keys(pairs(conn, str(f), min_chars=100)) < want
+    d = diff(conn, recipes.find("mmc4_dedup"), recipes.find(str(f)))
+    assert sum(d.a.reasons.values()) == d.a.only and set(d.a.reasons) <= {"main", "long", "not a candidate"}
+    region = dict(conn.execute("SELECT id, region FROM media").fetchall())
+    kept = keys(pairs(conn, "mmc4_dedup"))
+    assert d.a.reasons.get("main", 0) == len({k for k in kept if region[k[0]] != "main"}) > 0
     conn.close()

@@ -163,7 +163,10 @@ OPTOUT_FILTER = ("NOT EXISTS (SELECT 1 FROM optout) OR NOT EXISTS "
 
 def wrapped(recipe: QueryFile) -> QueryFile:
     """The recipe as it is run: its SQL inside one that drops every opted-out pair."""
-    body = recipe.sql.rstrip().rstrip(";").rstrip()
+    lines = recipe.sql.rstrip().splitlines()
+    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
+        lines.pop()  # trailing comment lines: a `;` before them would end the statement inside the wrapper
+    body = "\n".join(lines).rstrip().rstrip(";").rstrip()
     sql = f"SELECT r.* FROM (\n{body}\n) r\nWHERE {OPTOUT_FILTER}\n"
     return dataclasses.replace(recipe, sql=sql)
 
