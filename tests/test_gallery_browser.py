@@ -120,3 +120,21 @@ def test_every_recipe_gallery_and_canned_query_answers(site, driver):  # noqa: F
             if status != 200 or errors or h1.startswith("Error"):
                 bad.append((url, status, h1, errors))
     assert not bad, bad
+
+
+def test_gallery_escapes_hostile_parameters_in_process(site):
+    import asyncio
+
+    from wdb.serve import make_datasette
+
+    _, db, _ = site
+    ds = make_datasette(db)
+    evil = '"><script>alert(3)</script>'
+    for path in (f"/-/wdb/gallery/clip_top?percent={evil}", f"/-/wdb/gallery/laion2b_en?model={evil}",
+                 f"/-/wdb/gallery/mmc4_dedup?score_min=1&page={evil}", "/-/wdb/gallery/%3Cscript%3E",
+                 "/-/wdb/gallery/mmc4_dedup?size=99999999999&page=0"):
+        r = asyncio.run(ds.client.get(path.replace(" ", "%20")))
+        assert r.status_code in (200, 400, 404), path
+        assert "<script>alert(3)" not in r.text and "alert(3)</script>" not in r.text, path
+        if "percent=" in path or "model=" in path:  # the value is echoed, escaped
+            assert "&lt;script&gt;alert(3)&lt;/script&gt;" in r.text, path

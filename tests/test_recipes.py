@@ -323,6 +323,18 @@ def test_recipe_cli_list_show_count_diff(built):
     out = run(cli, ["recipe", "count", str(db), "clip_top", "-p", f"model={model}", "-p", "percent=50", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["pairs"] == n > 0
+    out = run(cli, ["recipe", "count", str(db), "datacomp_basic", "--rules", "--json"])
+    assert out.exit_code == 0, out.output
+    e = json.loads(out.output)
+    assert sum(r["first"] for r in e["rules"]) == e["candidates"] - e["pairs"] > 0
+    conn = open_db(db)
+    alts = images_with_alt(conn)
+    conn.close()
+    fails = {r["rule"]: r["fails"] for r in e["rules"]}
+    assert e["candidates"] == len(alts) and fails["words"] == sum(len(a.split()) <= 2 for _, a, _, _ in alts) > 0
+    assert fails["chars"] == sum(len(a) <= 5 for _, a, _, _ in alts) > 0
+    out = run(cli, ["recipe", "count", str(db), "datacomp_basic", "--rules"])
+    assert out.exit_code == 0 and "candidates (every rule off)" in out.output and "min_side" in out.output
     out = run(cli, ["recipe", "diff", str(db), "datacomp_basic", "described", "-b", f"model={model}", "--json"])
     assert out.exit_code == 0, out.output
     d = json.loads(out.output)

@@ -77,27 +77,39 @@ def show(name: str) -> None:
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("name")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter.")
+@click.option("--rules", "by_rule", is_flag=True, help="Also how many candidates each rule drops.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
-def count(db_path: str, name: str, params, as_json: bool) -> None:
-    """How many pairs a recipe keeps (opted-out pairs excluded).
+def count(db_path: str, name: str, params, by_rule: bool, as_json: bool) -> None:
+    """How many pairs a recipe keeps (opted-out pairs excluded); with --rules, its candidates (every
+    rule off) and how many of them each rule drops (fails: all failing rules; first: the first one,
+    adding up to candidates - pairs).
 
     Example:
 
     \b
-        wdb recipe count wdb.db laion2b_en -p min_score=0.3
+        wdb recipe count wdb.db laion2b_en -p min_score=0.3 --rules
     """
     from .. import recipes
+    from ..recipes.diff import explain
 
     q = _find(name)
     conn = _open(db_path)
     with errors():
         p = _params(params)
-        n = recipes.count(conn, q, p)
-        used = {k: v for k, v in recipes.with_defaults(q, p).items()}
+        used = {k: v for k, v in recipes.with_defaults(q, p).items() if k in q.params}
+        if by_rule:
+            out = explain(conn, q, p)
+        else:
+            out = {"recipe": q.name, "kept": recipes.count(conn, q, p)}
+    out = {"recipe": q.name, "params": used, "pairs": out.pop("kept"), **{k: v for k, v in out.items() if k != "recipe"}}
     if as_json:
-        click.echo(json.dumps({"recipe": q.name, "params": used, "pairs": n}))
-    else:
-        click.echo(f"{q.name}: {n:,} pairs" + (f" ({', '.join(f'{k}={v}' for k, v in used.items())})" if used else ""))
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"{q.name}: {out['pairs']:,} pairs" + (f" ({', '.join(f'{k}={v}' for k, v in used.items())})" if used else ""))
+    if by_rule:
+        click.echo(f"  candidates (every rule off): {out['candidates']:,}")
+        for r in out["rules"]:
+            click.echo(f"  {r['rule']:<12} drops {r['fails']:>8,} (first to drop {r['first']:,})  {r['about']}")
 
 
 @recipe.command()

@@ -122,3 +122,19 @@ def diff(conn: sqlite3.Connection, a: QueryFile, b: QueryFile, pa: dict | None =
         d.urls[label_b] = example_url(base_url, db_name, b, pb, a, pa)
     return d
 
+
+
+def explain(conn: sqlite3.Connection, recipe: QueryFile, params: dict | None = None) -> dict:
+    """Why a recipe keeps what it keeps: its candidates (all rules off), how many each rule drops
+    (`fails`: every failing rule; `first`: the first failing rule in file order, adding up to
+    candidates - kept) and the pairs kept."""
+    params = params or {}
+    cols, rows = select(conn, recipe, params)
+    rows.close()
+    names = [r.name for r in rules(recipe)]
+    base = _keys(conn, variant(recipe, set(names)), params)
+    kept = _keys(conn, recipe, params)
+    reasons, fails, _ = _explain(conn, base - kept, recipe, params, 0)
+    return {"recipe": recipe.name, "candidates": len(base), "kept": len(kept),
+            "rules": [{"rule": r.name, "about": r.about, "fails": fails.get(r.name, 0), "first": reasons.get(r.name, 0)}
+                      for r in rules(recipe)]}
