@@ -1,15 +1,16 @@
 """`/-/wdb/gallery/<recipe>`: a built-in recipe's pairs as thumbnails with their text, text source
 and scores; paged (`page`, `size`), filtered by score range (`score_min`, `score_max`: the recipe's
 `score` column), the recipe's parameters as form fields (empty: its default). Pairs come from the
-same wrapped SQL as select() (opted-out pairs excluded), under Datasette's SQL time limit. Every
+same wrapped SQL as select() (opted-out pairs excluded), under a time limit of TIME_LIMIT_MS. Every
 value is escaped by the template (autoescape); only http(s) URLs become links."""
 from __future__ import annotations
 
 import math
 import re
+import sqlite3
+import time
 from urllib.parse import urlencode
 
-from datasette.database import QueryInterrupted
 from datasette.utils.asgi import Response
 
 from .. import recipes
@@ -19,6 +20,7 @@ from ..errors import WdbError
 PAGE_SIZE = 48
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 100_000
+TIME_LIMIT_MS = 10_000  # a recipe ranks or deduplicates its whole pool before its first pair (canned queries: 1 s)
 SHOWN = ("media_id", "text", "text_source", "url", "page_url", "score")
 _URL = re.compile(r"https?://[\x21-\x7e]+")
 
@@ -75,14 +77,26 @@ async def gallery_view(datasette, request):
            "LIMIT :_wdb_n OFFSET :_wdb_off")
     values.update(_wdb_smin=smin, _wdb_smax=smax, _wdb_n=size + 1, _wdb_off=(page - 1) * size)
     db = datasette.get_database()
+
+    def page_rows(conn):
+        """The page's rows, under TIME_LIMIT_MS (Datasette's own limit can only be lowered per query)."""
+        deadline = time.monotonic() + TIME_LIMIT_MS / 1000
+        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 1000)
+        try:
+            return conn.execute(sql, values).fetchmany(size + 1)
+        finally:
+            conn.set_progress_handler(None, 1000)
+
     try:
-        res = await db.execute(sql, values)
-    except QueryInterrupted:
-        return await _error(datasette, request, recipe, "the recipe took longer than the SQL time limit: narrow the "
-                            "score range, or count it with `wdb recipe count`")
+        fetched = await db.execute_fn(page_rows)
+    except sqlite3.OperationalError as e:
+        if "interrupted" not in str(e):
+            return await _error(datasette, request, recipe, f"recipe {recipe.name} failed: {' '.join(str(e).split())[:300]}")
+        return await _error(datasette, request, recipe, f"the recipe took longer than {TIME_LIMIT_MS // 1000} s: count "
+                            "it with `wdb recipe count`, or export it")
     except Exception as e:  # noqa: BLE001 - an SQL error of the recipe is a 400 line, not a 500
         return await _error(datasette, request, recipe, f"recipe {recipe.name} failed: {' '.join(str(e).split())[:300]}")
-    rows = [dict(r) for r in res.rows]
+    rows = [dict(r) for r in fetched]
     more = len(rows) > size
     items = []
     for r in rows[:size]:
