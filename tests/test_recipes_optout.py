@@ -57,8 +57,8 @@ def test_optout_removes_exactly_the_matching_pairs_from_every_recipe(built, tmp_
     # the photo URL given in another spelling (https, www., upper-case host): the same canonical URL
     variant = photo.replace("http://photos.example.org", "https://WWW.Photos.Example.org")
     f = tmp_path / "optout.txt"
-    f.write_text(f"# artists' opt-outs\n\n{variant}\nbooks.toscrape.com\nnot a url\nftp://x.org/a.jpg\nhttp://\n"
-                 f"localhost\n{'x' * 9000}\n")
+    f.write_bytes(f"\ufeff# artists' opt-outs\r\n\n{variant}\r\nbooks.toscrape.com\nnot a url\nftp://x.org/a.jpg\nhttp://\n"
+                  f"localhost\n{'x' * 9000}\n".encode())
     out = CliRunner().invoke(cli, ["optout", str(db), str(f)])
     assert out.exit_code == 0, out.output
     bad = [ln for ln in out.output.splitlines() if ln.startswith("wdb: optout:")]

@@ -95,6 +95,8 @@ def optout(conn: sqlite3.Connection, s: OptoutSettings) -> OptoutResult:
                     rejects.append((where, n, "", f"file over {MAX_LINES:,} lines: the rest is not read"))
                     break
                 text = raw[:MAX_LINE + 1].decode("utf-8", "replace").rstrip("\r\n")
+                if n == 1:
+                    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the first line
                 got = parse_line(text)
                 if got is None:
                     continue
