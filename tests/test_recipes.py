@@ -16,8 +16,7 @@ from warcs import gz_members, http
 from wdb import recipes
 from wdb.cli import cli
 from wdb.db import open_db
-from wdb.errors import BadParameter, QueryError
-from wdb.html.urls import url_key
+from wdb.errors import BadParameter
 from wdb.warc.write import warc_record
 
 COCO = CORPUS / "coco-mini"
