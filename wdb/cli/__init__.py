@@ -179,6 +179,7 @@ def stats(db_path: str, as_json: bool) -> None:
 
 # the other commands register themselves on `cli` in pipeline order
 from . import stages, curate, browse  # noqa: E402,F401
+from . import recipe  # noqa: E402,F401  (recipe list/show/count/diff, optout)
 from .browse import query, serve  # noqa: E402,F401
 from .curate import dedup, signals  # noqa: E402,F401
 from .stages import fetch, report, score, spans  # noqa: E402,F401

@@ -20,6 +20,7 @@ from datasette.views.base import DatasetteError
 from markupsafe import Markup, escape
 
 from ..warc.payload import MAX_SERVE_BYTES, read_payload
+from .gallery import gallery_view
 from .media_page import media_context
 
 SQL_MAX_LENGTH = 16 << 20  # no single string/blob over 16 MB in a served query (page texts stay under 11 MB)
@@ -312,6 +313,7 @@ def register_routes():
         (r"^/-/wdb/media/(?P<media_id>[^/]+)$", media_view),
         (r"^/-/wdb/thumb/(?P<media_id>[^/]+)$", thumb_view),
         (r"^/-/wdb/archived/(?P<archived_id>[^/]+)$", archived_view),
+        (r"^/-/wdb/gallery/(?P<recipe>[^/]+)$", gallery_view),
     ]
 
 
