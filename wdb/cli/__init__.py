@@ -182,3 +182,4 @@ from . import stages, curate, browse  # noqa: E402,F401
 from .browse import query, serve  # noqa: E402,F401
 from .curate import dedup, signals  # noqa: E402,F401
 from .stages import fetch, report, score, spans  # noqa: E402,F401
+from .export import check_cmd, export_cmd  # noqa: E402,F401
