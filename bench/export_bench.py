@@ -108,7 +108,7 @@ def main() -> None:
         out = work / f"out-{fmt}{'-r' + str(a.resize) if a.resize else ''}"
         c0, t0 = cpu(), time.monotonic()
         res = export(conn, str(work / "all.sql"), {}, out, ExportSettings(format=fmt, resize=a.resize,
-                                                                          shard_size=a.shard_size))
+                                                                          shard_size=a.shard_size, max_images=None))
         c = cpu() - c0
         assert res.ok and res.counts["written"] == len(pairs), res.counts
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6

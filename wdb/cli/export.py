@@ -30,7 +30,7 @@ def _params(items: tuple[str, ...], what: str = "-p") -> dict:
 @click.option("--shard-size", default=10_000, show_default=True, help="Pairs per shard (page formats: whole pages).")
 @click.option("--resize", type=int, default=None, help="Shorter side to this many pixels, keeping the ratio "
               "(img2dataset keep_ratio; only images larger than that).")
-@click.option("--max-images", type=int, default=5, show_default=True, help="interleaved: images per document.")
+@click.option("--max-images", type=int, default=5, show_default=True, help="interleaved: images per document (0: no cap).")
 @click.option("--images", type=click.Choice(("url", "embed")), default="url", show_default=True,
               help="interleaved: images as URLs or embedded bytes.")
 @click.option("--superset", default=None, help="A recipe (or export:ID) whose pairs must include these.")
@@ -56,7 +56,7 @@ def export_cmd(db_path, recipe, out, fmt, params, shard_size, resize, max_images
     """
     from ..export import ExportSettings, export
 
-    s = ExportSettings(format=fmt, shard_size=shard_size, resize=resize, max_images=max_images, images=images,
+    s = ExportSettings(format=fmt, shard_size=shard_size, resize=resize, max_images=max_images or None, images=images,
                        verify=not no_verify, superset=superset, first_of_duplicates=first_of_duplicates)
     conn = _open(db_path)
     with errors():
