@@ -21,8 +21,6 @@ from conftest import ROOT
 from export_data import ALL_ALTS, build
 from wdb.cli import cli
 from wdb.db import open_db
-from wdb.db.query import load
-from wdb.export import ExportSettings, export
 from wdb.recipes import find
 
 
@@ -252,6 +250,22 @@ def test_check_refuses_duplicates_offsets_and_non_subsets(db, tmp_path):
     assert code == 0, text
     m = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert m["counts"]["by_reason"] == {"no_bytes": 1, "sha256_mismatch": 1} and m["counts"]["written"] == 28
+
+
+def test_one_export_at_a_time_into_a_folder_and_the_default_folder(db, tmp_path):
+    import fcntl
+
+    path, all_sql = db
+    out = tmp_path / "busy"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running export holds it
+    code, text = run_cli("export", path, all_sql, out, "--silent")
+    os.close(fd)
+    assert code == 1 and "another wdb export is writing" in text and not list(out.iterdir())
+    code, text = run_cli("export", path, "datacomp_basic", "--format", "uids")
+    assert code == 0, text
+    assert (Path(f"{path}.wdb") / "exports" / "datacomp_basic-uids" / "uids.npy").exists()
 
 
 def _export_proc(db, recipe, out, fmt, env_extra=None):

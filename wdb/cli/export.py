@@ -24,7 +24,7 @@ def _params(items: tuple[str, ...], what: str = "-p") -> dict:
 @cli.command("export")
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("recipe")
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False), required=False)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="webdataset", show_default=True)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter.")
 @click.option("--shard-size", default=10_000, show_default=True, help="Pairs per shard (page formats: whole pages).")
@@ -41,6 +41,8 @@ def _params(items: tuple[str, ...], what: str = "-p") -> dict:
 def export_cmd(db_path, recipe, out, fmt, params, shard_size, resize, max_images, images, superset,
                superset_param, first_of_duplicates, no_verify, silent) -> None:
     """Write a recipe's pairs into OUT in a format trainers read, from the WARC pointers.
+
+    OUT defaults to the database's side folder, `<db>.wdb/exports/RECIPE-FORMAT/`.
 
     Formats: webdataset (img2dataset's layout, open_clip reads it), parquet (DataComp's pool
     columns), uids (DataComp's sorted u8,u8 subset file), img2dataset (url/caption/sha256), interleaved
@@ -59,6 +61,12 @@ def export_cmd(db_path, recipe, out, fmt, params, shard_size, resize, max_images
     s = ExportSettings(format=fmt, shard_size=shard_size, resize=resize, max_images=max_images or None, images=images,
                        verify=not no_verify, superset=superset, first_of_duplicates=first_of_duplicates)
     conn = _open(db_path)
+    if out is None:
+        from pathlib import Path
+
+        from ..db import side_dir
+
+        out = str(side_dir(conn, "exports") / f"{Path(recipe).stem}-{fmt}")
     with errors():
         res = export(conn, recipe, _params(params), out, s,
                      superset_params=_params(superset_param, "--superset-param") if superset_param else None,

@@ -125,6 +125,19 @@ def _load_outcome(fmt, shard, out: Path) -> Outcome:
                            if f["index"] in by_index])
 
 
+def _lock(out: Path) -> int:
+    """An exclusive lock on the output folder for this export (released when the process ends)."""
+    import fcntl
+
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ExportExists(f"another wdb export is writing into {out}; wait for it to end") from None
+    return fd
+
+
 def _sha(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -163,34 +176,46 @@ def export(conn: sqlite3.Connection, recipe_ref: str, params: dict, out: Path | 
                               + ("; --first-of-duplicates keeps the first of each uid" if counts["duplicate_uid"]
                                  else "") + ")")
         shash = state_hash(pairs, recipe_sha, params)
+        run.progress = progress
         plan = {"format": s.format, "settings": _shape(s), "recipe": recipe.name, "recipe_sha256": recipe_sha,
                 "params": params, "state_hash": shash, "wdb_version": __version__}
         out.mkdir(parents=True, exist_ok=True)
-        pf = out / PLAN_FILE
-        if pf.exists() and json.loads(pf.read_text()) != plan:
-            raise ExportExists(f"{out} holds another export (other recipe, parameters, settings or database "
-                               "state); export into a new folder or remove it")
-        if not pf.exists():
-            if any(out.iterdir()):
-                raise ExportExists(f"{out} is not empty and holds no wdb export; export into a new or empty folder")
-            tmp_path(pf).write_bytes(dumps(plan))
-            commit_files(out, [PLAN_FILE])
-        export_id = _export_row(conn, recipe_ref, recipe_sha, params, s, out, shash, run.id)
-        run.counts["export_id"] = export_id
+        lock = _lock(out)
         try:
-            outcomes = _write(conn, fmt, pairs, out, s, export_id, run, progress)
-            _finish(conn, fmt, out, plan, recipe, outcomes, dropped, export_id, len(pairs) + len(dropped))
-        except BaseException as e:
-            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            try:
-                with transaction(conn):
-                    conn.execute("UPDATE exports SET status = ? WHERE id = ?", (status, export_id))
-            except sqlite3.Error:
-                pass  # disk full: the row stays 'running'; a re-run takes it over
-            raise
+            outcomes = _locked(conn, fmt, pairs, dropped, out, s, plan, recipe, recipe_ref, params, run)
+        finally:
+            os.close(lock)
         run.counts.update(written=sum(len(o.written) for o in outcomes), shards=len(outcomes),
                           failed=sum(len(o.failures) for o in outcomes), duplicates_dropped=len(dropped))
     return run.result()
+
+
+def _locked(conn, fmt, pairs, dropped, out: Path, s: ExportSettings, plan: dict, recipe, recipe_ref: str,
+            params: dict, run) -> list[Outcome]:
+    """The export once its folder is locked: the plan file, the exports row, the shards, the manifest."""
+    pf = out / PLAN_FILE
+    if pf.exists() and json.loads(pf.read_text()) != plan:
+        raise ExportExists(f"{out} holds another export (other recipe, parameters, settings or database "
+                           "state); export into a new folder or remove it")
+    if not pf.exists():
+        if any(out.iterdir()):
+            raise ExportExists(f"{out} is not empty and holds no wdb export; export into a new or empty folder")
+        tmp_path(pf).write_bytes(dumps(plan))
+        commit_files(out, [PLAN_FILE])
+    export_id = _export_row(conn, recipe_ref, plan["recipe_sha256"], params, s, out, plan["state_hash"], run.id)
+    run.counts["export_id"] = export_id
+    try:
+        outcomes = _write(conn, fmt, pairs, out, s, export_id, run, run.progress)
+        _finish(conn, fmt, out, plan, recipe, outcomes, dropped, export_id, len(pairs) + len(dropped))
+    except BaseException as e:
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        try:
+            with transaction(conn):
+                conn.execute("UPDATE exports SET status = ? WHERE id = ?", (status, export_id))
+        except sqlite3.Error:
+            pass  # disk full: the row stays 'running'; a re-run takes it over
+        raise
+    return outcomes
 
 
 def _write(conn, fmt, pairs, out: Path, s: ExportSettings, export_id: int, run, progress: bool) -> list[Outcome]:

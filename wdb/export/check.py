@@ -100,8 +100,10 @@ def structure(conn: sqlite3.Connection, pairs: list[Pair], superset: str | None 
                                 f"same image, page and text as pair {seen[p.uid]}"))
         else:
             seen[p.uid] = p.index
-        for name in ("pos", "ctx_start", "ctx_end"):
-            v = getattr(p, name)
+        offsets = [("pos", p.pos), ("ctx_start", p.ctx_start), ("ctx_end", p.ctx_end)]
+        if p.span:
+            offsets += [("span start", p.span[0]), ("span end", p.span[1])]
+        for name, v in offsets:
             if v is not None and not 0 <= v <= p.text_len:
                 issues.append(Issue("offset_outside_text", p.index, p.uid, p.media_id,
                                     f"{name} {v} outside the page text (0..{p.text_len})"))

@@ -70,6 +70,7 @@ class Pair:
     width: int | None = None
     height: int | None = None
     scores: dict = field(default_factory=dict)   # "model/pretrained" -> score for this text source
+    span: tuple | None = None       # text_source span: (start, end) of the current span in the page text
 
     @property
     def pointer(self) -> dict:
@@ -91,6 +92,7 @@ FROM media m JOIN pages p ON p.id = m.page_id JOIN archives a ON a.id = p.archiv
 WHERE m.id IN ({})"""
 _BYTES = """SELECT media_id, source, location, "offset", length, inner, mime, bytes, sha256, width, height
 FROM media_bytes WHERE media_id IN ({})"""
+_SPANS = "SELECT media_id, start, \"end\" FROM current_spans WHERE media_id IN ({})"
 _SCORES = """SELECT s.media_id, s.text_source, c.name, c.pretrained, s.score FROM clip_scores s
 JOIN clip_models c ON c.id = s.model_id WHERE s.media_id IN ({})"""
 
@@ -116,7 +118,8 @@ def recipe_pairs(conn: sqlite3.Connection, recipe: QueryFile, params: dict) -> l
 def attach(conn: sqlite3.Connection, pairs: list[Pair]) -> None:
     """Fill in each pair's item, page, bytes pointer (view media_bytes), scores and uid."""
     ids = sorted({p.media_id for p in pairs})
-    meta, ptr, scores = {}, {}, {}
+    meta, ptr, scores, spans = {}, {}, {}, {}
+    span_ids = sorted({p.media_id for p in pairs if p.text_source == "span"})
     for chunk in _chunks(ids, BATCH):
         marks = ",".join("?" * len(chunk))
         for r in conn.execute(_META.format(marks), chunk):
@@ -125,6 +128,9 @@ def attach(conn: sqlite3.Connection, pairs: list[Pair]) -> None:
             ptr.setdefault(r[0], r)
         for mid, src, name, pre, score in conn.execute(_SCORES.format(marks), chunk):
             scores.setdefault((mid, src), {})[f"{name}/{pre}"] = score
+    for chunk in _chunks(span_ids, BATCH):
+        for mid, a, b in conn.execute(_SPANS.format(",".join("?" * len(chunk))), chunk):
+            spans[mid] = (a, b)
     for p in pairs:
         m = meta.get(p.media_id)
         if m is None:
@@ -137,6 +143,8 @@ def attach(conn: sqlite3.Connection, pairs: list[Pair]) -> None:
              p.height) = b
             p.inner = p.inner or 0
         p.scores = scores.get((p.media_id, p.text_source), {})
+        if p.text_source == "span":
+            p.span = spans.get(p.media_id)
         p.uid = pair_uid(p.url_key, p.page_url, p.text_source, p.text)
 
 
