@@ -226,6 +226,12 @@ def test_check_refuses_duplicates_offsets_and_non_subsets(db, tmp_path):
     n_basic = len(sql_pairs(open_db(path), find("datacomp_basic").sql.split("ORDER BY")[0]))
     assert code == 1 and f"not_in_superset {30 - n_basic}" in text, text
     assert run_cli("check", path, "datacomp_basic", "--superset", all_sql, "--no-verify")[0] == 0
+    # the superset as the pairs an earlier export wrote
+    assert run_cli("export", path, all_sql, tmp_path / "sup", "--format", "uids", "--silent")[0] == 0
+    (eid,) = open_db(path).execute("SELECT id FROM exports WHERE out = ?", (str((tmp_path / "sup").resolve()),)).fetchone()
+    assert run_cli("check", path, "datacomp_basic", "--superset", f"export:{eid}", "--no-verify")[0] == 0
+    code, text = run_cli("check", path, dup, "--superset", "export:99999", "--no-verify")
+    assert code == 1 and "no export '99999'" in text, text
     narrow = tmp_path / "narrow.sql"
     narrow.write_text(f"-- title: narrows\n-- narrows: {all_sql}\n" + find("datacomp_basic").sql)
     code, text = run_cli("check", path, narrow, "--no-verify")

@@ -244,6 +244,10 @@ def _general(p: Pair) -> dict:
             "warc_record_length": p.page_length}
 
 
+_STR = {"dtype": "string", "_type": "Value"}
+HF_FEATURES = {"texts": [_STR], "images": [{"_type": "Image"}], "metadata": _STR, "general_metadata": _STR}
+
+
 class Interleaved(Format):
     """OBELICS' documents: parallel `texts` / `images` lists (one non-null per position), `metadata`
     and `general_metadata` as JSON strings; images as URLs or embedded bytes."""
@@ -290,6 +294,8 @@ class Interleaved(Format):
         img_t = pa.struct([("bytes", pa.binary()), ("path", pa.string())]) if embed else pa.string()
         schema = pa.schema([("texts", pa.list_(pa.string())), ("images", pa.list_(img_t)),
                             ("metadata", pa.string()), ("general_metadata", pa.string())])
+        if embed:  # Hugging Face `datasets` reads the embedded images as a list of Image features
+            schema = schema.with_metadata({"huggingface": json.dumps({"info": {"features": HF_FEATURES}})})
         write_parquet(tmp_path(out / f"{shard.name}.parquet"), rows, schema)
         tmp_path(out / f"{shard.name}_stats.json").write_bytes(stats_json(res))
         return res
