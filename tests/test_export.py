@@ -258,6 +258,26 @@ def test_check_refuses_duplicates_offsets_and_non_subsets(db, tmp_path):
     assert m["counts"]["by_reason"] == {"no_bytes": 1, "sha256_mismatch": 1} and m["counts"]["written"] == 28
 
 
+def test_uids_are_the_same_in_another_database_of_the_same_archive(db, tmp_path):
+    from conftest import corpus
+    from wdb.ingest import ingest
+
+    path, all_sql = db
+    other = tmp_path / "other.db"
+    conn = open_db(other)  # another archive first: every row id differs
+    for warc in (corpus("aut-tests/issue-514.warc"), path.parent / "photos.warc.gz"):
+        ingest(conn, [str(warc)], workers=0, progress=False, quiet=True)
+    conn.close()
+    for d, out in ((path, tmp_path / "a"), (other, tmp_path / "b")):
+        code, text = run_cli("export", d, all_sql, out, "--format", "parquet", "--silent")
+        assert code == 0, text
+    a, b = ({r["uid"]: (r["url"], r["text"], r["media_id"]) for r in pq.read_table(sorted(
+        (tmp_path / x).glob("*.parquet"))).to_pylist()} for x in ("a", "b"))
+    assert len(a) == 30 and set(a) == {u for u, v in b.items() if v[0].startswith("http://photos.example.org/")}
+    # (the fixture points the never-archived item at a local port in the first database: url_key, not url, counts)
+    assert all(a[u][1] == b[u][1] and a[u][2] != b[u][2] for u in a)
+
+
 def test_one_export_at_a_time_into_a_folder_and_the_default_folder(db, tmp_path):
     import fcntl
 
