@@ -30,7 +30,7 @@ def coco(n: int) -> tuple[list[Path], dict[str, str]]:
 def build(d: Path, n_photos: int = 24, per_page: int = 6, signals: bool = True) -> Path:
     """Pages of `per_page` COCO photos each, plus odd items: a GIF (re-encoded), a PNG, a 100-px
     thumbnail (too small for DataComp's filter), a filename alt, a French alt, an image the archive
-    does not hold."""
+    does not hold, and a real audio recording (corpus media/bell.oga) with a title."""
     from PIL import Image
 
     from wdb.db import open_db
@@ -58,10 +58,14 @@ def build(d: Path, n_photos: int = 24, per_page: int = 6, signals: bool = True) 
            (f"/img/{files[2].name}", "Une rue de la ville avec des voitures et des passants"),
            ("/missing/never-archived.jpg", "A photo that nobody archived or fetched for us")]
     pages.append(odd)
+    images["/media/bell.oga"] = ((CORPUS / "media" / "bell.oga").read_bytes(), "audio/ogg")
     recs = []
     for n, items in enumerate(pages):
         body = "".join(f"<p>Paragraph {j} of page {n}: readers sent these pictures this week.</p>"
                        f'<img src="{HOST}{p}" alt="{a}">' for j, (p, a) in enumerate(items))
+        if n == len(pages) - 1:  # a real sound recording too, titled
+            body += f'<p>And a sound from the street.</p><audio src="{HOST}/media/bell.oga" title="A bell rings"></audio>'
+
         page = f"<html lang='en'><head><title>Photos {n}</title></head><body><h1>Photos {n}</h1>{body}<p>The end.</p></body></html>"
         recs.append(warc_record("response", f"{HOST}/page{n}.html", http(page.encode()), None, "2024-05-18T01:58:10Z"))
     for p, (data, mime) in images.items():
@@ -87,4 +91,11 @@ ALL_ALTS = """-- title: every image with an alt text (the superset of the tests)
 -- description: every image item with a non-empty alt, in id order
 SELECT m.id AS media_id, m.alt AS text, 'alt' AS text_source, m.seq AS seq FROM media m
 WHERE m.kind = 'image' AND m.alt IS NOT NULL AND m.alt != '' ORDER BY m.id
+"""
+
+
+WITH_AUDIO = """-- title: images by alt, audio by title
+SELECT m.id AS media_id, coalesce(nullif(m.alt, ''), m.title) AS text,
+       CASE WHEN m.kind = 'image' THEN 'alt' ELSE 'title' END AS text_source FROM media m
+WHERE (m.kind = 'image' AND m.alt != '') OR (m.kind = 'audio' AND m.title IS NOT NULL) ORDER BY m.id
 """

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from export_data import ALL_ALTS, build
+from export_data import ALL_ALTS, WITH_AUDIO, build
 from wdb.cli import cli
 from wdb.db import open_db
 from wdb.recipes import find
@@ -184,6 +184,30 @@ def test_metadata_and_page_formats(db, tmp_path):
     for s in samples:
         mid = expect[s["uid"]][0]
         assert (s["text_before"], s["text_after"]) == ctx[mid]
+
+
+def test_txt_media_txt_holds_audio_as_images_and_webdataset_lists_it_as_undecodable(db, tmp_path):
+    from conftest import CORPUS
+
+    path, _ = db
+    recipe = tmp_path / "audio.sql"
+    recipe.write_text(WITH_AUDIO)
+    assert run_cli("export", path, recipe, tmp_path / "t", "--format", "txt-media-txt", "--silent")[0] == 0
+    rows = pq.read_table(sorted((tmp_path / "t").glob("*.parquet"))).to_pylist()
+    samples = [s for r in rows for s in r["samples"]]
+    (audio,) = [s for s in samples if s["kind"] == "audio"]
+    assert audio["text"] == "A bell rings" and audio["text_source"] == "title"
+    assert audio["sha256"] == hashlib.sha256((CORPUS / "media" / "bell.oga").read_bytes()).hexdigest()
+    assert audio["text_before"].rstrip().endswith("And a sound from the street.") and "The end." in audio["text_after"]
+    assert len(samples) == 31
+    assert run_cli("export", path, recipe, tmp_path / "w", "--silent")[0] == 0
+    m = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert m["counts"]["by_reason"] == {"no_bytes": 1, "undecodable": 1}
+    assert [f["media_id"] for f in m["failures"] if f["kind"] == "undecodable"] == [audio_id(path)]
+
+
+def audio_id(path) -> int:
+    return open_db(path).execute("SELECT id FROM media WHERE kind = 'audio'").fetchone()[0]
 
 
 def test_resize_keeps_the_ratio(db, tmp_path):

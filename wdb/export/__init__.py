@@ -104,7 +104,11 @@ def _record(conn, export_id: int, run_id: int, outcome: Outcome, shard_file: str
     with transaction(conn):
         known = conn.execute("SELECT 1 FROM export_items WHERE export_id = ? AND shard = ? LIMIT 1",
                              (export_id, shard_file)).fetchone()
-        if known and outcome.written:
+        if not known and outcome.failures:  # a shard of failures only: its problem rows say it was recorded
+            f = outcome.failures[0]
+            known = conn.execute("SELECT 1 FROM problems WHERE kind = ? AND message LIKE ? LIMIT 1",
+                                 (f"export_{f.kind}", f"export {export_id} pair {f.pair.index} %")).fetchone()
+        if known:
             return
         conn.executemany("INSERT OR IGNORE INTO export_items (export_id, uid, media_id, text_source, shard) "
                          "VALUES (?, ?, ?, ?, ?)",
