@@ -8,6 +8,7 @@ Builds a WARC of real COCO photos (../shared/corpus/coco-mini, replicated under 
 archive (no network), then measures in the same run, in CPU seconds (user + sys of this process):
   - the floor: reading every payload through its pointer with its sha256 checked
     (wdb.warc.payload.read_verified), nothing written;
+  - `wdb check` (duplicates, offsets, every pointer verified);
   - `export()` of every pair in each format asked for (default: webdataset, parquet, uids), into a
     fresh folder, with its check, shards, stats and manifest.
 Prints a table and one JSON line at the end.
@@ -104,6 +105,14 @@ def main() -> None:
     c = cpu() - c0
     results["floor_read_verified"] = {"cpu_s": round(c, 2), "wall_s": round(time.monotonic() - t0, 2),
                                       "pairs_per_cpu_s": round(len(pairs) / c)}
+    from wdb.export import check
+
+    c0, t0 = cpu(), time.monotonic()
+    rep = check(conn, recipe, {})
+    c = cpu() - c0
+    assert rep.ok and rep.verified == len(pairs), rep.summary()
+    results["wdb check (pointers verified)"] = {"cpu_s": round(c, 2), "wall_s": round(time.monotonic() - t0, 2),
+                                                 "pairs_per_cpu_s": round(len(pairs) / c)}
     for fmt in a.format or ["webdataset", "parquet", "uids"]:
         out = work / f"out-{fmt}{'-r' + str(a.resize) if a.resize else ''}"
         c0, t0 = cpu(), time.monotonic()
@@ -115,10 +124,10 @@ def main() -> None:
         results[fmt + (f" --resize {a.resize}" if a.resize else "")] = {
             "cpu_s": round(c, 2), "wall_s": round(time.monotonic() - t0, 2),
             "pairs_per_cpu_s": round(len(pairs) / c), "out_mb": round(size, 1)}
-    print(f"{'what':<28} {'CPU s':>7} {'wall s':>7} {'pairs/CPU-s':>12}")
+    print(f"{'what':<31} {'CPU s':>7} {'wall s':>7} {'pairs/CPU-s':>12}")
     for k, v in results.items():
         if isinstance(v, dict):
-            print(f"{k:<28} {v['cpu_s']:>7} {v['wall_s']:>7} {v['pairs_per_cpu_s']:>12,}")
+            print(f"{k:<31} {v['cpu_s']:>7} {v['wall_s']:>7} {v['pairs_per_cpu_s']:>12,}")
     print(json.dumps(results))
 
 
