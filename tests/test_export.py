@@ -351,3 +351,23 @@ def test_kill_9_mid_export_then_rerun_gives_the_same_files(db, tmp_path, fmt):
     assert conn.execute(items, (eid,)).fetchall() == conn.execute(items, (cid,)).fetchall()
     assert len(conn.execute(items, (eid,)).fetchall()) == json.loads(
         (killed / "manifest.json").read_text())["counts"]["written"]
+
+
+def test_recipe_parameters_and_their_errors(db, tmp_path):
+    path, _ = db
+    recipe = tmp_path / "long.sql"
+    recipe.write_text("-- title: long alts\n-- params: min_chars integer\n"
+                      "SELECT id AS media_id, alt AS text, 'alt' AS text_source FROM media "
+                      "WHERE kind = 'image' AND length(alt) >= :min_chars ORDER BY id\n")
+    n = open_db(path).execute("SELECT count(*) FROM media WHERE kind = 'image' AND length(alt) >= 50").fetchone()[0]
+    assert 0 < n < 30
+    code, text = run_cli("export", path, recipe, tmp_path / "p", "--format", "uids", "-p", "min_chars=50", "--silent")
+    assert code == 0, text
+    assert len(np.load(tmp_path / "p" / "uids.npy")) == n
+    assert json.loads((tmp_path / "p" / "manifest.json").read_text())["params"] == {"min_chars": 50}
+    code, text = run_cli("export", path, recipe, tmp_path / "q", "-p", "min_chars=fifty", "--silent")
+    assert code == 2 and "min_chars must be an integer" in text, text
+    code, text = run_cli("export", path, recipe, tmp_path / "q", "-p", "min_chars", "--silent")
+    assert code == 2 and "NAME=VALUE" in text, text
+    code, text = run_cli("export", path, "no_such_recipe", tmp_path / "q", "--silent")
+    assert code == 1 and "no recipe named 'no_such_recipe'" in text, text
