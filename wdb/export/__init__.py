@@ -182,13 +182,12 @@ def export(conn: sqlite3.Connection, recipe_ref: str, params: dict, out: Path | 
                               + ("; --first-of-duplicates keeps the first of each uid" if counts["duplicate_uid"]
                                  else "") + ")")
         shash = state_hash(pairs, recipe_sha, params)
-        run.progress = progress
         plan = {"format": s.format, "settings": _shape(s), "recipe": recipe.name, "recipe_sha256": recipe_sha,
                 "params": params, "state_hash": shash, "wdb_version": __version__}
         out.mkdir(parents=True, exist_ok=True)
         lock = _lock(out)
         try:
-            outcomes = _locked(conn, fmt, pairs, dropped, out, s, plan, recipe, recipe_ref, params, run)
+            outcomes = _locked(conn, fmt, pairs, dropped, out, s, plan, recipe, recipe_ref, params, run, progress)
         finally:
             os.close(lock)
         run.counts.update(written=sum(len(o.written) for o in outcomes), shards=len(outcomes),
@@ -197,7 +196,7 @@ def export(conn: sqlite3.Connection, recipe_ref: str, params: dict, out: Path | 
 
 
 def _locked(conn, fmt, pairs, dropped, out: Path, s: ExportSettings, plan: dict, recipe, recipe_ref: str,
-            params: dict, run) -> list[Outcome]:
+            params: dict, run, progress: bool) -> list[Outcome]:
     """The export once its folder is locked: the plan file, the exports row, the shards, the manifest."""
     pf = out / PLAN_FILE
     if pf.exists() and json.loads(pf.read_text()) != plan:
@@ -211,7 +210,7 @@ def _locked(conn, fmt, pairs, dropped, out: Path, s: ExportSettings, plan: dict,
     export_id = _export_row(conn, recipe_ref, plan["recipe_sha256"], params, s, out, plan["state_hash"], run.id)
     run.counts["export_id"] = export_id
     try:
-        outcomes = _write(conn, fmt, pairs, out, s, export_id, run, run.progress)
+        outcomes = _write(conn, fmt, pairs, out, s, export_id, run, progress)
         _finish(conn, fmt, out, plan, recipe, outcomes, dropped, export_id, len(pairs) + len(dropped))
     except BaseException as e:
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
