@@ -183,3 +183,4 @@ from . import recipe  # noqa: E402,F401  (recipe list/show/count/diff, optout)
 from .browse import query, serve  # noqa: E402,F401
 from .curate import dedup, signals  # noqa: E402,F401
 from .stages import fetch, report, score, spans  # noqa: E402,F401
+from .export import check_cmd, export_cmd  # noqa: E402,F401
