@@ -18,4 +18,5 @@ JOIN media m ON m.id = t.media_id
 JOIN pages p ON p.id = m.page_id
 WHERE 1
   AND t.rank - 1 < t.pool_size * CAST(:percent AS REAL) / 100   -- rule: top: among the top :percent % of the pool by score
+  AND NOT EXISTS (SELECT 1 FROM media d WHERE d.page_id = m.page_id AND d.url_key = m.url_key AND d.alt IS m.alt AND d.id < m.id)   -- rule: once: an image shown again on its page with the same alt counts once (its first item, as OBELICS keeps the first occurrence of a repeated src)
 ORDER BY m.id

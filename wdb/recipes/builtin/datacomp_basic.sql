@@ -20,4 +20,5 @@ WHERE m.kind = 'image' AND m.alt IS NOT NULL AND trim(m.alt) != ''
   AND length(m.alt) > 5              -- rule: chars: more than 5 characters
   AND ms.value >= 200                -- rule: min_side: shorter side >= 200 px
   AND ar.value <= 3.0                -- rule: aspect: long side / short side <= 3.0
+  AND NOT EXISTS (SELECT 1 FROM media d WHERE d.page_id = m.page_id AND d.url_key = m.url_key AND d.alt IS m.alt AND d.id < m.id)   -- rule: once: an image shown again on its page with the same alt counts once (its first item, as OBELICS keeps the first occurrence of a repeated src)
 ORDER BY m.id

@@ -24,4 +24,5 @@ WHERE b.text IS NOT NULL AND trim(b.text) != ''
   AND (c.score >= CAST(:min_score AS REAL) OR NOT EXISTS (SELECT 1 FROM clip_scores x WHERE x.model_id = cm.id))   -- rule: clip: CLIP score of the text >= :min_score (when the model scored this database)
   AND b.media_id IN (SELECT k.media_id FROM dup_keep k WHERE k.method = 'phash' AND k.version = (SELECT max(version) FROM dedup_state WHERE method = 'phash'))   -- rule: dedup: the kept image of its phash group (or in none)
   AND instr(',' || :drop_regions || ',', ',' || coalesce(b.region, 'main') || ',') = 0   -- rule: region: not in a boilerplate region (:drop_regions)
+  AND NOT EXISTS (SELECT 1 FROM media d JOIN media e ON e.id = b.media_id WHERE d.page_id = b.page_id AND d.url_key = b.url_key AND d.alt IS e.alt AND d.id < b.media_id)   -- rule: once: an image shown again on its page with the same alt counts once (its first item, as OBELICS keeps the first occurrence of a repeated src)
 ORDER BY b.media_id

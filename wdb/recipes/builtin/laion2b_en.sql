@@ -14,4 +14,5 @@ LEFT JOIN text_signals lg ON lg.media_id = m.id AND lg.source = 'alt' AND lg.sig
 WHERE m.kind = 'image' AND m.alt IS NOT NULL AND trim(m.alt) != ''
   AND c.score >= CAST(:min_score AS REAL)    -- rule: clip: CLIP score of the alt text >= :min_score
   AND lg.label = 'en'                        -- rule: english: alt text in English (fastText lid.176)
+  AND NOT EXISTS (SELECT 1 FROM media d WHERE d.page_id = m.page_id AND d.url_key = m.url_key AND d.alt IS m.alt AND d.id < m.id)   -- rule: once: an image shown again on its page with the same alt counts once (its first item, as OBELICS keeps the first occurrence of a repeated src)
 ORDER BY m.id

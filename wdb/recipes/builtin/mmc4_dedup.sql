@@ -11,4 +11,5 @@ LEFT JOIN images i ON i.url_key = m.url_key
 WHERE m.kind = 'image' AND m.alt IS NOT NULL AND trim(m.alt) != ''
   AND i.status = 'ok' AND i.phash IS NOT NULL       -- rule: hashed: image bytes read, with a perceptual hash
   AND m.id IN (SELECT k.media_id FROM dup_keep k WHERE k.method = 'phash' AND k.version = (SELECT max(version) FROM dedup_state WHERE method = 'phash' AND version LIKE '%:d' || CAST(:distance AS INTEGER)))   -- rule: dedup: the kept image of its phash group (or in none)
+  AND NOT EXISTS (SELECT 1 FROM media d WHERE d.page_id = m.page_id AND d.url_key = m.url_key AND d.alt IS m.alt AND d.id < m.id)   -- rule: once: an image shown again on its page with the same alt counts once (its first item, as OBELICS keeps the first occurrence of a repeated src)
 ORDER BY m.id
