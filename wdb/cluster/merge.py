@@ -32,14 +32,15 @@ from ..ingest.store import LOSSY, lease_alive
 #   "pages", "media": an id of that table, shifted as that table's own ids are
 #   "archives": through the map of shard archives to main archives (matched by identity)
 #   "run":      the run that merges (the shard's own runs rows are summarised in merged_shards)
+#   "copy":     named like an id but no reference (the WARC-Record-ID): copied as it is
 REMAP: dict[str, dict[str, str]] = {
     "archives": {"id": "archives", "run_id": "run"},
     "archive_chunks": {"archive_id": "archives"},
-    "pages": {"id": "own", "archive_id": "archives"},
+    "pages": {"id": "own", "archive_id": "archives", "record_id": "copy"},
     "media": {"id": "own", "page_id": "pages"},
     "media_urls": {"media_id": "media"},
     "alt_matches": {"media_id": "media"},
-    "archived_media": {"id": "own", "archive_id": "archives"},
+    "archived_media": {"id": "own", "archive_id": "archives", "record_id": "copy"},
     "problems": {"id": "own", "run_id": "run", "archive_id": "archives"},
     "merged_shards": {"run_id": "run"},  # a merged database merged again (a merge tree) keeps its history
 }
@@ -307,7 +308,7 @@ def _copy(conn: sqlite3.Connection, table: str, run_id: int, shifts: dict, every
     for c in cols:
         how = remap.get(c)
         q = f'x."{c}"'
-        if how is None:
+        if how is None or how == "copy":
             exprs.append(q)
         elif how == "own":
             exprs.append(f"{q} + {int(shifts[table])}")

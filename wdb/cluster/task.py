@@ -33,15 +33,32 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _fault(spec: str | None, location: str) -> None:
-    """Crash injection for the tests: 'exit:<part of the location>@<marker file>' makes the first
-    attempt at a matching archive exit its process (as a killed worker would), once per marker."""
-    if not spec or not spec.startswith("exit:"):
+def _fault(spec: str | None, location: str, where: str) -> None:
+    """Fault injection for the tests (WDB_RAY_FAULT in the driver's environment), for archives whose
+    location holds <part>; each attempt appends a line to <marker>:
+
+    - exit:<part>@<marker>: after its first commit, the first attempt exits its process (a killed
+      worker; Ray retries the task);
+    - raise:<part>@<marker>: the task raises (an application error: not retried);
+    - hang:<part>@<marker>: the task sleeps (at most 120 s) until the driver's timeout cancels it.
+    """
+    if not spec:
         return
-    sub, _, marker = spec[5:].partition("@")
-    if sub in location and marker and not os.path.exists(marker):
-        Path(marker).write_text(f"{os.getpid()}\n")
-        os._exit(1)
+    for one in spec.split(","):
+        what, _, rest = one.partition(":")
+        sub, _, marker = rest.partition("@")
+        if not sub or sub not in location or not marker:
+            continue
+        if what == "exit" and where == "commit" and not os.path.exists(marker):
+            Path(marker).write_text(f"exit {os.getpid()}\n")
+            os._exit(1)
+        if what in ("raise", "hang") and where == "start":
+            with open(marker, "a") as f:
+                f.write(f"{what} {os.getpid()}\n")
+            if what == "raise":
+                raise RuntimeError(f"injected fault for {location}")
+            for _ in range(1200):
+                time.sleep(0.1)
 
 
 def run_task(spec: dict) -> dict:
@@ -52,6 +69,7 @@ def run_task(spec: dict) -> dict:
     (the chunk to read), gz, skip_offsets, settings, record_timeout, fault.
     """
     t0, cpu0 = time.monotonic(), _cpu()
+    _fault(spec.get("fault"), spec["location"], "start")
     final = Path(spec["shard"])
     tmp = final.with_name(final.name + ".tmp")
     isolated = tmp.exists()
@@ -85,7 +103,7 @@ def run_task(spec: dict) -> dict:
 
             def on_progress(c: Chunk, prog: Progress) -> None:
                 w.write(c, prog)
-                _fault(fault, spec["location"])
+                _fault(fault, spec["location"], "commit")
 
             def on_failure(c: Chunk, offset, kind: str, message: str) -> bool:
                 w.problem(c.archive_id, offset, kind, message)
