@@ -45,8 +45,10 @@ def _ray(address: str | None, quiet: bool):
 
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=not quiet, configure_logging=True)
+        if address or os.environ.get("RAY_ADDRESS"):  # join a cluster (ray start --head / --address)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=not quiet)
+        else:  # a Ray of this machine's cores, for this run
+            ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=not quiet)
         started = True
     return ray, started
 
@@ -66,7 +68,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
     timeout = TASK_TIMEOUT if task_timeout is None else task_timeout
     fault = os.environ.get("WDB_RAY_FAULT")
     st = dict(done=0, failed=0, running=0, merged=0, pages0=w.counts["pages"], t=time.monotonic(), last=0.0,
-              driver=0.0, total=len(chunks))
+              driver=0.0, total=len(chunks), recovered=0)
 
     def merged(path: Path) -> bool:
         """Merge one shard; False when it does not fit (stale: refused, the chunk is read again)."""
@@ -122,6 +124,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
         path = sdir / shard_name(ident, c.start, c.pos, c.skip)
         if path.exists() and merged(path):  # landed before a driver died: merge it, read nothing again
             st["done"] += 1
+            st["recovered"] += 1
             continue
         rows = conn.execute("SELECT start, \"end\", pos, skip, status FROM archive_chunks WHERE archive_id = ? "
                             "ORDER BY start", (c.archive_id,)).fetchall()
@@ -179,7 +182,8 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
     result.seconds = time.monotonic() - t0
     run.counts = dict(w.counts, archives=result.archives, already_ingested=len(result.skipped),
                       busy=len(result.busy), duplicates=len(result.duplicates), executor="ray",
-                      shards_merged=st["merged"], driver_seconds=round(st["driver"], 3))
+                      shards_merged=st["merged"], shards_recovered=st["recovered"],
+                      driver_seconds=round(st["driver"], 3))
     if result.archives.get("partial") or result.archives.get("failed"):
         run.error = "some archives ended partial or failed: see the problems table"
     return result
