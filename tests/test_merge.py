@@ -110,10 +110,13 @@ def made(tmp_path_factory):
 
 
 def _merge(main, shard):
-    from wdb.stage import start_run
+    from wdb.stage import end_run, start_run
 
     rid = start_run(main, "merge", {"shards": [str(shard)]})
-    return merge_shard(main, shard, rid, owner_name(rid))
+    try:
+        return merge_shard(main, shard, rid, owner_name(rid))
+    finally:
+        end_run(main, rid, {}, "done", 0.0)
 
 
 def _merge_cli(db, shards, env=None):
@@ -137,6 +140,12 @@ def test_shards_merge_into_the_rows_of_one_ingest_exactly_once(made, tmp_path):
         assert not _merge(main, s).merged
     assert natural_rows(main) == before
     assert main.execute("SELECT count(*) FROM merged_shards").fetchone()[0] == 3
+    from wdb.cluster.status import render, status
+
+    st = status(main)
+    assert st["shards"]["merged"] == 3 and st["shards"]["rows"] == sum(r.total for r in runs.values())
+    assert st["archives"] == dict(whole.execute("SELECT status, count(*) FROM archives GROUP BY status").fetchall())
+    assert st["running"] == [] and "no run is going" in render(st)
     # a merged database merges again (a merge tree): same rows, its shards' history carried
     top = open_db(tmp_path / "top.db")
     _merge(top, tmp_path / "main.db")

@@ -34,6 +34,10 @@ def local(tmp_path_factory):
     return conn, res
 
 
+def n_chunks(conn):
+    return conn.execute("SELECT count(*) FROM archive_chunks").fetchone()[0]
+
+
 def _counters(conn, run_id):
     return json.loads(conn.execute("SELECT counters FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
 
@@ -71,6 +75,13 @@ def test_driver_killed_mid_merge_then_rerun_equals_a_clean_run(cluster, local, t
     assert r.returncode == -9, r.stderr[-2000:]
     conn = open_db(db)
     assert conn.execute("SELECT count(*) FROM merged_shards").fetchone()[0] == 4  # the fifth rolled back
+    from wdb.cluster.status import render, status
+
+    st = status(conn)
+    (gone,) = st["running"]
+    assert not gone["alive"] and gone["progress"]["chunks"] == n_chunks(local[0])
+    assert st["shards"]["merged"] == 4 and st["archives"] == {"running": local[0].execute("SELECT count(*) FROM archives").fetchone()[0]}
+    assert "gone (its archives are resumed by the next ingest)" in render(st)
     res = ingest(conn, [str(WARC)], executor="ray", shard_dir=str(shards), progress=False, quiet=True)
     assert res.archives == local[1].archives
     assert _counters(conn, res.run_id)["shards_recovered"] >= 1  # the one being merged was not read again

@@ -110,8 +110,10 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
         line = dict(executor="ray", chunks=st["total"], done=st["done"], running=st["running"],
                     failed=st["failed"], pages=w.counts["pages"], pages_per_s=round(rate, 1),
                     driver_seconds=round(st["driver"], 3), at=time.time())
-        with transaction(conn):  # what `wdb status` reads while the run goes on
+        with transaction(conn):  # what `wdb status` reads while the run goes on; the leases renewed
             conn.execute("UPDATE runs SET counters = ? WHERE id = ?", (json.dumps(dict(w.counts, progress=line)), run.id))
+            conn.execute("UPDATE archives SET heartbeat = ? WHERE owner = ? AND status = 'running'",
+                         (time.time(), w.owner))
         if progress and not quiet and sys.stderr.isatty():
             sys.stderr.write(f"\rwdb: ray: chunks {st['done']}/{st['total']} done, {st['running']} running, "
                              f"{st['failed']} failed; {w.counts['pages']} pages ({rate:.0f} pages/s)   ")
