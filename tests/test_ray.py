@@ -66,25 +66,34 @@ def test_killed_worker_is_retried_and_the_result_equals_a_clean_run(cluster, loc
     assert not conn.execute("SELECT count(*) FROM problems WHERE kind = 'worker_crash'").fetchone()[0]
 
 
-def test_driver_killed_mid_merge_then_rerun_equals_a_clean_run(cluster, local, tmp_path):
+@pytest.mark.parametrize("point", ["rows", "merged"])
+def test_driver_killed_mid_merge_then_rerun_equals_a_clean_run(cluster, local, tmp_path, point):
+    """rows: killed inside the fifth merge's transaction; merged: right after its commit, before
+    the shard file is removed."""
     db, shards = tmp_path / "ray.db", tmp_path / "shards"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WDB_MERGE_KILL="rows:5", RAY_AUTH_MODE="disabled")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WDB_MERGE_KILL=f"{point}:5", RAY_AUTH_MODE="disabled")
     r = subprocess.run([sys.executable, "-m", "wdb.cli", "ingest", str(db), str(WARC), "--executor", "ray",
                         "--address", cluster, "--shard-dir", str(shards), "--silent"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert r.returncode == -9, r.stderr[-2000:]
     conn = open_db(db)
-    assert conn.execute("SELECT count(*) FROM merged_shards").fetchone()[0] == 4  # the fifth rolled back
+    done = 4 if point == "rows" else 5  # the fifth rolled back, or committed
+    assert conn.execute("SELECT count(*) FROM merged_shards").fetchone()[0] == done
+    fifth = conn.execute("SELECT path FROM merged_shards ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+    assert (point == "merged") == os.path.exists(fifth)
     from wdb.cluster.status import render, status
 
     st = status(conn)
     (gone,) = st["running"]
     assert not gone["alive"] and gone["progress"]["chunks"] == n_chunks(local[0])
-    assert st["shards"]["merged"] == 4 and st["archives"] == {"running": local[0].execute("SELECT count(*) FROM archives").fetchone()[0]}
+    assert st["shards"]["merged"] == done and st["archives"] == {"running": local[0].execute("SELECT count(*) FROM archives").fetchone()[0]}
     assert "gone (its archives are resumed by the next ingest)" in render(st)
     res = ingest(conn, [str(WARC)], executor="ray", shard_dir=str(shards), progress=False, quiet=True)
     assert res.archives == local[1].archives
-    assert _counters(conn, res.run_id)["shards_recovered"] >= 1  # the one being merged was not read again
+    if point == "rows":
+        assert _counters(conn, res.run_id)["shards_recovered"] >= 1  # the one being merged was not read again
+    else:
+        assert not os.path.exists(fifth)  # merged before: removed, not merged again
     assert_same(local[0], conn)
     n = conn.execute("SELECT count(*) FROM archive_chunks").fetchone()[0]
     assert conn.execute("SELECT count(DISTINCT shard) FROM merged_shards").fetchone()[0] == n

@@ -25,7 +25,7 @@ from ..db import side_dir, transaction
 from ..db.indexes import drop_deferred, update_indexes
 from ..ingest import IngestResult, register_sources
 from ..ingest.store import Writer, pending_chunks
-from .merge import ShardError, merge_shard
+from .merge import ShardError, _kill_point, merge_shard
 
 MAX_RETRIES = 3  # attempts after a worker death (Ray's max_retries)
 TASK_TIMEOUT = 3600.0
@@ -40,14 +40,14 @@ def shard_name(identity: str, start: int, pos: int, skip: int) -> str:
 def _ray(address: str | None, quiet: bool):
     import logging
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 
     started = False
     if not ray.is_initialized():
         if address or os.environ.get("RAY_ADDRESS"):  # join a cluster (ray start --head / --address)
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=not quiet)
-        else:  # a Ray of this machine's cores, for this run
+        else:  # a Ray of this machine's cores, for this run (no token: nothing else can reach it)
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=not quiet)
         started = True
     return ray, started
@@ -76,6 +76,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
         top = conn.execute("SELECT coalesce(max(id), 0) FROM problems").fetchone()[0]
         try:
             res = merge_shard(conn, path, run.id, w.owner)
+            _kill_point("merged")  # tests: a driver killed between the commit and the file's removal
         except ShardError as e:
             w.say(None, None, None, "shard", f"{path}: {e}; read again")
             return False
@@ -119,6 +120,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
                              f"{st['failed']} failed; {w.counts['pages']} pages ({rate:.0f} pages/s)   ")
             sys.stderr.flush()
 
+    _tidy(conn, sdir)
     todo_jobs = []
     for c, _size in chunks:
         ident, size, comp, head, name = conn.execute(
@@ -189,6 +191,31 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
     if result.archives.get("partial") or result.archives.get("failed"):
         run.error = "some archives ended partial or failed: see the problems table"
     return result
+
+
+def _tidy(conn, sdir: Path) -> None:
+    """Delete shards of sdir merged before (a driver killed between its merge's commit and the
+    file's removal): only a file whose uid is the one recorded."""
+    import sqlite3
+
+    from .merge import shard_uid
+
+    present = {str(p) for p in sdir.glob("*.db")}
+    if not present:
+        return
+    for uid, path in conn.execute("SELECT shard, path FROM merged_shards WHERE path IS NOT NULL").fetchall():
+        if path not in present:
+            continue
+        try:
+            s = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                same = shard_uid(s, "main") == uid
+            finally:
+                s.close()
+        except (sqlite3.Error, ShardError):
+            continue
+        if same:
+            Path(path).unlink()
 
 
 def _landed(ray, ref, chunk, merged, failed, st) -> None:
