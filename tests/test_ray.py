@@ -86,6 +86,7 @@ def test_driver_killed_mid_merge_then_rerun_equals_a_clean_run(cluster, local, t
     st = status(conn)
     (gone,) = st["running"]
     assert not gone["alive"] and gone["progress"]["chunks"] == n_chunks(local[0])
+    assert gone["progress"]["archives"]["total"] == local[0].execute("SELECT count(*) FROM archives").fetchone()[0]
     assert st["shards"]["merged"] == done and st["archives"] == {"running": local[0].execute("SELECT count(*) FROM archives").fetchone()[0]}
     assert "gone (its archives are resumed by the next ingest)" in render(st)
     res = ingest(conn, [str(WARC)], executor="ray", shard_dir=str(shards), progress=False, quiet=True)

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from ..db import side_dir, transaction
 from ..db.indexes import drop_deferred, update_indexes
@@ -63,7 +64,10 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
     chunks = pending_chunks(conn, todo)
     if chunks:
         drop_deferred(conn)
-    sdir = Path(shard_dir) if shard_dir else side_dir(conn, "shards")
+    sdir = Path(shard_dir).resolve() if shard_dir else side_dir(conn, "shards")
+    if not shard_dir and (address or os.environ.get("RAY_ADDRESS")) and chunks:
+        w.say(None, None, None, "shards", f"no --shard-dir: shards go to {sdir}, which every node must be able "
+              "to write (a shared filesystem)")
     sdir.mkdir(parents=True, exist_ok=True)
     timeout = TASK_TIMEOUT if task_timeout is None else task_timeout
     fault = os.environ.get("WDB_RAY_FAULT")
@@ -96,10 +100,23 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
         st["driver"] += time.monotonic() - tm
         return True
 
+    left = {}  # archive -> chunks not yet merged or failed
+    for c, _ in chunks:
+        left[c.archive_id] = left.get(c.archive_id, 0) + 1
+    bad: set[int] = set()
+    flying: dict = {}  # ref -> (chunk, submitted at)
+
     def failed(aid: int, start: int, kind: str, msg: str) -> None:
         w.problem(aid, None, kind, msg)
         w.fail_chunk(aid, start)
         st["failed"] += 1
+        bad.add(aid)
+        left[aid] -= 1
+
+    def archives_line() -> dict:
+        over = [a for a, n in left.items() if n == 0]
+        return dict(total=len(left), done=sum(a not in bad for a in over), failed=sum(a in bad for a in over),
+                    running=len({c.archive_id for c, _ in flying.values()}))
 
     def report(force: bool = False) -> None:
         tnow = time.monotonic()
@@ -108,7 +125,8 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
         st["last"] = tnow
         pages = w.counts["pages"] - st["pages0"]
         rate = pages / (tnow - st["t"]) if tnow > st["t"] else 0.0
-        line = dict(executor="ray", chunks=st["total"], done=st["done"], running=st["running"],
+        arch = archives_line()
+        line = dict(executor="ray", archives=arch, chunks=st["total"], done=st["done"], running=st["running"],
                     failed=st["failed"], pages=w.counts["pages"], pages_per_s=round(rate, 1),
                     driver_seconds=round(st["driver"], 3), at=time.time())
         with transaction(conn):  # what `wdb status` reads while the run goes on; the leases renewed
@@ -116,8 +134,9 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
             conn.execute("UPDATE archives SET heartbeat = ? WHERE owner = ? AND status = 'running'",
                          (time.time(), w.owner))
         if progress and not quiet and sys.stderr.isatty():
-            sys.stderr.write(f"\rwdb: ray: chunks {st['done']}/{st['total']} done, {st['running']} running, "
-                             f"{st['failed']} failed; {w.counts['pages']} pages ({rate:.0f} pages/s)   ")
+            sys.stderr.write(f"\rwdb: ray: archives {arch['done']}/{arch['total']} done, {arch['running']} running, "
+                             f"{arch['failed']} failed; chunks {st['done']}/{st['total']}; {w.counts['pages']} pages "
+                             f"({rate:.0f} pages/s)   ")
             sys.stderr.flush()
 
     _tidy(conn, sdir)
@@ -128,6 +147,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
         path = sdir / shard_name(ident, c.start, c.pos, c.skip)
         if path.exists() and merged(path):  # landed before a driver died: merge it, read nothing again
             st["done"] += 1
+            left[c.archive_id] -= 1
             st["recovered"] += 1
             continue
         rows = conn.execute("SELECT start, \"end\", pos, skip, status FROM archive_chunks WHERE archive_id = ? "
@@ -146,7 +166,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
             remote = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(run_task)
             slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
             queue = list(reversed(todo_jobs))
-            flight: dict = {}  # ref -> (chunk, submitted at)
+            flight = flying
             while queue or flight:
                 while queue and len(flight) < slots:
                     c, spec = queue.pop()
@@ -158,7 +178,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
                     if queue:  # keep the cluster busy while this shard merges
                         c2, spec2 = queue.pop()
                         flight[remote.remote(spec2)] = (c2, time.monotonic())
-                    _landed(ray, ref, c, merged, failed, st)
+                    _landed(ray, ref, c, merged, failed, st, left)
                 tnow = time.monotonic()
                 for ref, (c, since) in list(flight.items()):
                     if tnow - since > timeout:
@@ -207,7 +227,7 @@ def _tidy(conn, sdir: Path) -> None:
         if path not in present:
             continue
         try:
-            s = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            s = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
             try:
                 same = shard_uid(s, "main") == uid
             finally:
@@ -218,7 +238,7 @@ def _tidy(conn, sdir: Path) -> None:
             Path(path).unlink()
 
 
-def _landed(ray, ref, chunk, merged, failed, st) -> None:
+def _landed(ray, ref, chunk, merged, failed, st, left) -> None:
     """A task finished: merge its shard, or record why it has none."""
     from ray import exceptions as rx
 
@@ -236,6 +256,7 @@ def _landed(ray, ref, chunk, merged, failed, st) -> None:
         return
     if merged(Path(out["shard"])):
         st["done"] += 1
+        left[chunk.archive_id] -= 1
     else:
         failed(chunk.archive_id, chunk.start, "chunk_error", f"shard {out['shard']} could not be merged")
 

@@ -22,6 +22,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from ..db import now, transaction
 from ..errors import WdbError
@@ -107,7 +108,7 @@ def shard_uid(conn: sqlite3.Connection, schema: str = "shard") -> str:
 def _check_schema(main: sqlite3.Connection, path: Path) -> None:
     """The shard's migrations must be the main database's; an older shard is migrated first."""
     try:
-        sconn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+        sconn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=60)
         try:
             theirs = {r[0] for r in sconn.execute("SELECT name FROM _migrations")}
         finally:

@@ -53,8 +53,11 @@ def render(s: dict) -> str:
         line = f"run {r['run']} {r['command']} on {r['host']} pid {r['pid']} since {r['started_at']}: {state}"
         p = r.get("progress")
         if p:
-            line += (f"; chunks {p['done']}/{p['chunks']} done, {p['running']} running, {p['failed']} failed, "
-                     f"{p['pages']:,} pages ({p['pages_per_s']} pages/s), {r['updated_s_ago']}s ago")
+            a = p.get("archives") or {}
+            line += (f"; archives {a.get('done', 0)}/{a.get('total', 0)} done, {a.get('running', 0)} running, "
+                     f"{a.get('failed', 0)} failed; chunks {p['done']}/{p['chunks']} done, {p['running']} running, "
+                     f"{p['failed']} failed; {p['pages']:,} pages ({p['pages_per_s']} pages/s), "
+                     f"{r['updated_s_ago']}s ago")
         lines.append(line)
     if not s["running"]:
         lines.append("no run is going")
