@@ -3,7 +3,6 @@ rows as a local ingest, through a killed worker and a killed driver; task errors
 recorded as the archive's problems."""
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
