@@ -114,7 +114,7 @@ def child(args) -> None:
     rows, secs, tcpu, n = conn.execute("SELECT sum(rows), sum(seconds), sum(cpu_seconds), count(*) "
                                        "FROM merged_shards").fetchone()
     out.update(pages=res.counts["pages"], merge_rows=rows, merge_s=secs, task_cpu=tcpu, shards=n,
-               driver_merge_s=counters.get("driver_seconds"), ok=res.ok)
+               driver_merge_s=counters.get("driver_seconds"), task_s=counters.get("task_seconds"), ok=res.ok)
     ray.shutdown()
     print(json.dumps(out))
 
@@ -182,7 +182,8 @@ def main() -> None:
               f"{r['tree_cpu'] / pages * 1e3:.2f} CPU-ms/page (inside tasks {r['task_cpu'] / pages * 1e3:.2f}); "
               f"driver {r['driver_cpu']:.2f} CPU-s = {r['driver_cpu'] / r['tree_cpu']:.1%} of the run's CPU, "
               f"merging {r['driver_merge_s']:.2f}s = {r['driver_merge_s'] / r['ingest_s']:.1%} of its wall; "
-              f"{r['merge_rows'] / r['merge_s']:,.0f} rows/s over {r['shards']} shards")
+              f"{r['merge_rows'] / r['merge_s']:,.0f} rows/s over {r['shards']} shards; tasks ran "
+              f"{r['task_s']:.1f}s in all = {r['task_s'] / r['ingest_s']:.2f} at once on average")
     print(f"Ray 2 workers / local pool 2 workers, CPU-s per page: {r2['tree_cpu'] / pages / lp:.2f}x (target <= 1.3x)")
     print(f"Ray wall scaling 1 -> 2 workers: {r1['ingest_s'] / r2['ingest_s']:.2f}x (target >= 1.6x; 2 cores shared "
           f"with other work: load average {os.getloadavg()[0]:.1f})"

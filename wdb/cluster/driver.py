@@ -72,7 +72,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
     timeout = TASK_TIMEOUT if task_timeout is None else task_timeout
     fault = os.environ.get("WDB_RAY_FAULT")
     st = dict(done=0, failed=0, running=0, merged=0, pages0=w.counts["pages"], t=time.monotonic(), last=0.0,
-              driver=0.0, total=len(chunks), recovered=0)
+              driver=0.0, total=len(chunks), recovered=0, task_seconds=0.0, task_cpu=0.0)
 
     def merged(path: Path) -> bool:
         """Merge one shard; False when it does not fit (stale: refused, the chunk is read again)."""
@@ -207,6 +207,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
     run.counts = dict(w.counts, archives=result.archives, already_ingested=len(result.skipped),
                       busy=len(result.busy), duplicates=len(result.duplicates), executor="ray",
                       shards_merged=st["merged"], shards_recovered=st["recovered"],
+                      task_seconds=round(st["task_seconds"], 3), task_cpu_seconds=round(st["task_cpu"], 3),
                       driver_seconds=round(st["driver"], 3))
     if result.archives.get("partial") or result.archives.get("failed"):
         run.error = "some archives ended partial or failed: see the problems table"
@@ -254,6 +255,8 @@ def _landed(ray, ref, chunk, merged, failed, st, left) -> None:
         failed(chunk.archive_id, chunk.start, "worker_crash",
                f"task lost after its retries ({type(e).__name__}): {_line(e)}")
         return
+    st["task_seconds"] += out.get("seconds", 0.0)
+    st["task_cpu"] += out.get("cpu_seconds", 0.0)
     if merged(Path(out["shard"])):
         st["done"] += 1
         left[chunk.archive_id] -= 1
