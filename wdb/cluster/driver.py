@@ -4,8 +4,8 @@ The driver is the only writer of the main database. It registers the archives un
 exactly as a local ingest does (store.register), and for every pending chunk either merges the
 shard already on disk for it (a driver killed before merging it) or submits a task (task.py) that
 writes one. Each shard is merged as it lands (merge.py: one transaction, recorded in
-merged_shards). A shard file is named after the archive's identity and the point its chunk began
-at, so a restarted driver finds exactly the shards that match its pending chunks.
+merged_shards). A shard file is named after the database, the archive's identity and the point its
+chunk began at, so a restarted driver finds exactly the shards that match its pending chunks.
 
 Failures: a worker that dies is retried by Ray (`max_retries`; the retry reads the chunk under the
 supervised pool); an error raised by the task (its application) is not retried: it is recorded as
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from ..db import side_dir, transaction
+from ..db import db_path, side_dir, transaction
 from ..db.indexes import drop_deferred, update_indexes
 from ..ingest import IngestResult, register_sources
 from ..ingest.store import Writer, pending_chunks
@@ -33,9 +33,12 @@ TASK_TIMEOUT = 3600.0
 PROGRESS_EVERY = 2.0  # seconds between progress lines / runs.counters updates
 
 
-def shard_name(identity: str, start: int, pos: int, skip: int) -> str:
-    """The shard file of one chunk read from (pos, skip): the same for every driver of any database."""
-    return f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}-{start}-{pos}-{skip}.db"
+def shard_name(db: str, identity: str, start: int, pos: int, skip: int) -> str:
+    """The shard file of one chunk of one archive read from (pos, skip) for one database: the same
+    for every driver of that database (a restarted one finds it), another for any other database
+    sharing the shard folder (one archive's lease is per database)."""
+    h = hashlib.sha256
+    return f"{h(db.encode()).hexdigest()[:8]}-{h(identity.encode()).hexdigest()[:20]}-{start}-{pos}-{skip}.db"
 
 
 def _ray(address: str | None, quiet: bool):
@@ -144,7 +147,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
     for c, _size in chunks:
         ident, size, comp, head, name = conn.execute(
             "SELECT identity, size, compression, head, name FROM archives WHERE id = ?", (c.archive_id,)).fetchone()
-        path = sdir / shard_name(ident, c.start, c.pos, c.skip)
+        path = sdir / shard_name(str(db_path(conn).resolve()), ident, c.start, c.pos, c.skip)
         if path.exists() and merged(path):  # landed before a driver died: merge it, read nothing again
             st["done"] += 1
             left[c.archive_id] -= 1
