@@ -59,6 +59,9 @@ LATER: frozenset[str] = frozenset({
     "span_runs", "span_epochs", "span_evals", "span_examples", "spans",
     "page_signals", "text_signals", "image_signals", "dup_groups", "dedup_state",
     "exports", "export_items",
+    # migrations of other branches of this round (011 opt-outs, 013 Stable Diffusion, 015 span metrics)
+    "optout", "optout_rejects", "sd_prompt_sets", "sd_prompts", "sd_runs", "sd_losses", "sd_images", "sd_scores",
+    "sd_embeddings", "sd_set_scores", "sd_ratings", "span_epoch_spans", "span_metrics",
 })
 # copy order: a table after the ones it points at
 ORDER = ("pages", "media", "media_urls", "alt_matches", "archived_media", "problems", "merged_shards")
