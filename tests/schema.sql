@@ -217,6 +217,18 @@ CREATE TABLE media_urls (
     url TEXT,                          -- resolved, NULL when skipped (javascript:, data:, broken)
     descriptor TEXT                    -- srcset descriptor (300w, 2x)
 );
+CREATE TABLE merged_shards (
+    shard TEXT PRIMARY KEY,            -- the shard's uid (sha256 of its runs rows: host, pid, start, parameters)
+    path TEXT,                         -- file it was merged from
+    run_id INTEGER REFERENCES runs(id), -- the run that merged it (ingest --executor ray, or merge)
+    archives INTEGER NOT NULL DEFAULT 0, -- archives it carried rows for
+    skipped INTEGER NOT NULL DEFAULT 0, -- archives of it left out: already ingested here, or being ingested
+    rows INTEGER NOT NULL DEFAULT 0,   -- rows copied, all tables together
+    cpu_seconds REAL,                  -- CPU time the shard's task spent (its runs row), when known
+    host TEXT,                         -- host that wrote the shard
+    merged_at TEXT NOT NULL,           -- UTC, ISO 8601
+    seconds REAL                       -- time the merge took
+);
 CREATE TABLE optout (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,                -- url (an image or page URL) | domain (a host and its subdomains)
