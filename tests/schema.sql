@@ -144,7 +144,7 @@ CREATE TABLE exports (
     out TEXT NOT NULL,                 -- output folder, absolute
     state_hash TEXT,                   -- hash of the database state the export read (see the manifest)
     pairs INTEGER,                     -- pairs written
-    status TEXT NOT NULL,              -- running | done | failed
+    status TEXT NOT NULL,              -- running | done | failed | interrupted
     manifest_sha256 TEXT,              -- sha256 of the manifest file written beside the shards
     run_id INTEGER REFERENCES runs(id), -- the run that wrote it
     created TEXT NOT NULL,             -- UTC, ISO 8601
@@ -219,6 +219,37 @@ CREATE TABLE media_urls (
     raw TEXT NOT NULL,
     url TEXT,                          -- resolved, NULL when skipped (javascript:, data:, broken)
     descriptor TEXT                    -- srcset descriptor (300w, 2x)
+);
+CREATE TABLE merged_shards (
+    shard TEXT PRIMARY KEY,            -- the shard's uid (sha256 of its runs rows: host, pid, start, parameters)
+    path TEXT,                         -- file it was merged from
+    run_id INTEGER REFERENCES runs(id), -- the run that merged it (ingest --executor ray, or merge)
+    archives INTEGER NOT NULL DEFAULT 0, -- archives it carried rows for
+    skipped INTEGER NOT NULL DEFAULT 0, -- archives of it left out: already ingested here, or being ingested
+    rows INTEGER NOT NULL DEFAULT 0,   -- rows copied, all tables together
+    cpu_seconds REAL,                  -- CPU time the shard's task spent (its runs row), when known
+    host TEXT,                         -- host that wrote the shard
+    merged_at TEXT NOT NULL,           -- UTC, ISO 8601
+    seconds REAL                       -- time the merge took
+);
+CREATE TABLE optout (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,                -- url (an image or page URL) | domain (a host and its subdomains)
+    value TEXT NOT NULL,               -- url: its canonical key (as media.url_key); domain: lower-case host without www.
+    raw TEXT NOT NULL,                 -- the line as the file gave it
+    file TEXT NOT NULL,                -- absolute path of the file it was read from
+    line INTEGER NOT NULL,             -- its line number in that file
+    added_at TEXT NOT NULL,            -- UTC, ISO 8601
+    run_id INTEGER REFERENCES runs(id), -- the wdb optout run that added it
+    UNIQUE (kind, value)
+);
+CREATE TABLE optout_rejects (
+    file TEXT NOT NULL,                -- absolute path of the file
+    line INTEGER NOT NULL,             -- line number
+    raw TEXT NOT NULL,                 -- the line (cut at 1,000 characters)
+    reason TEXT NOT NULL,              -- why it is not a URL or a domain
+    run_id INTEGER REFERENCES runs(id), -- the run that read it
+    PRIMARY KEY (file, line, raw)
 );
 CREATE TABLE page_signals (
     page_id INTEGER NOT NULL REFERENCES pages(id), -- the page
@@ -521,3 +552,21 @@ SELECT
     EXISTS (SELECT 1 FROM alt_matches x WHERE x.media_id = m.id) AS alt_in_context, -- 1 when the alt reappears nearby
     EXISTS (SELECT 1 FROM archived_media a WHERE a.url_key = m.url_key) AS archived -- 1 when an archive holds its bytes
 FROM media m JOIN pages p ON p.id = m.page_id;
+CREATE VIEW optout_media AS
+SELECT m.id AS media_id,   -- the media item (every recipe pair of it is excluded)
+       coalesce(
+         (SELECT o.id FROM optout o WHERE o.kind = 'url' AND o.value = m.url_key),
+         (SELECT o.id FROM optout o WHERE o.kind = 'url' AND o.value = coalesce(p.domain, '') || CASE
+              WHEN instr(substr(p.url, instr(p.url, '://') + 3), '/') > 0
+              THEN substr(substr(p.url, instr(p.url, '://') + 3), instr(substr(p.url, instr(p.url, '://') + 3), '/'))
+              ELSE '/' END),
+         (WITH RECURSIVE s(d) AS (
+              SELECT CASE WHEN instr(substr(m.url_key, 1, instr(m.url_key || '/', '/') - 1), ':') > 0
+                     THEN substr(m.url_key, 1, instr(m.url_key, ':') - 1)
+                     ELSE substr(m.url_key, 1, instr(m.url_key || '/', '/') - 1) END
+              UNION SELECT p.domain
+              UNION ALL SELECT substr(d, instr(d, '.') + 1) FROM s WHERE instr(d, '.') > 0)
+          SELECT o.id FROM s JOIN optout o ON o.kind = 'domain' AND o.value = s.d ORDER BY o.id LIMIT 1)
+       ) AS optout_id      -- the optout row that matches it (URL matches first)
+FROM media m JOIN pages p ON p.id = m.page_id
+WHERE optout_id IS NOT NULL;

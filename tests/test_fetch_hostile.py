@@ -425,6 +425,31 @@ def test_redirect_inward_is_refused_at_the_hop(db, hostile):
     assert "/internal/admin?action=reboot" not in st.seen
 
 
+def test_a_lookup_that_never_answers_is_bounded_and_the_run_goes_on(db, hostile, monkeypatch):
+    """getaddrinfo has no timeout: a resolver that never answers must cost one URL its time, not the run."""
+    import socket as socket_module
+
+    base, _ = hostile
+    real, release = socket_module.getaddrinfo, threading.Event()
+
+    def stuck(host, *a, **kw):
+        if host == "stuck.example":
+            release.wait(60)  # released below; bounded in any case
+            raise socket_module.gaierror("released")
+        return real(host, *a, **kw)
+
+    monkeypatch.setattr(socket_module, "getaddrinfo", stuck)
+    urls = ["http://stuck.example/a.jpg", f"{base}/img/2.jpg"]
+    add_urls(db, urls)
+    try:
+        run_fetch(db, timeout=0.5)
+    finally:
+        release.set()
+    got = rows(db, urls)
+    assert got[urls[0]][0] == "dns" and "did not answer" in got[urls[0]][1]
+    assert got[urls[1]][0] == "ok"
+
+
 def test_address_policy():
     from wdb.fetch.guard import AddressPolicy
 

@@ -342,3 +342,23 @@ def test_every_attempt_leaves_a_status_and_weights_are_part_of_a_model(fetched, 
     assert CliRunner().invoke(cli, args + ["--retry-failed"]).exit_code == 0
     assert conn.execute("SELECT count(*) FROM clip_image_status WHERE model_id = 2 AND status != 'ok' "
                         "AND error != 'old'").fetchone()[0] == 2
+
+
+def test_archived_only_makes_no_request_and_leaves_the_rest_pending(tmp_path, server):
+    base, hits, files = server
+    name = next(iter(files))
+    html = f'<html><body><p>One photo.</p><img src="{base}/img/{name}" alt="a photo"></body></html>'.encode()
+    warc = tmp_path / "p.warc.gz"
+    warc.write_bytes(gz_members([record("http://photos.example.org/only", http_response(html))]))
+    db = tmp_path / "a.db"
+    conn = open_db(db)
+    ingest(conn, [str(warc), str(corpus("node-warc-tests/books.toscrape.warc"))], workers=0, progress=False, quiet=True)
+    before = sum(hits.values())
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--archived-only", "--allow-private", "127.0.0.1"])
+    assert res.exit_code == 0, res.output
+    assert "not_archived 1" in res.output and sum(hits.values()) == before  # no request left
+    assert conn.execute("SELECT count(*), min(source), max(status) FROM images").fetchone() == (20, "archive", "ok")
+    res = CliRunner().invoke(cli, ["fetch", str(db), "--allow-private", "127.0.0.1", "--timeout", "2"])
+    assert res.exit_code == 0, res.output
+    assert status_of(conn, f"/img/{name}")[0] == "ok" and sum(hits.values()) == before + 1
+    conn.close()

@@ -5,6 +5,7 @@ import glob
 import gzip
 import hashlib
 import os
+import re
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,10 @@ PATHS_SUFFIXES = (".paths", ".paths.gz")
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 HTTP_TIMEOUT = 60
 HEAD_BYTES = 65536  # the part of a local file hashed for its identity
+# a Common Crawl snapshot, optionally one segment of it and a slice of its paths:
+# CC-MAIN-2024-22, CC-MAIN-2024-22:100 (the first 100), CC-MAIN-2024-22:100-200,
+# CC-MAIN-2024-22/segments/1715971057216.39 (one segment), CC-MAIN-2024-22/segments/SEG:10
+CRAWL_ID = re.compile(r"^(CC-MAIN-\d{4}-\d{2})(?:/segments/([A-Za-z0-9._-]+))?(?::(\d+)(?:-(\d+))?)?$")
 
 
 @dataclass
@@ -47,6 +52,11 @@ def expand(inputs: list[str], base_url: str = DEFAULT_BASE_URL, limit: int | Non
             out.append(src)
 
     for inp in inputs:
+        m = CRAWL_ID.match(inp)
+        if m:
+            for line in crawl_paths(inp, base_url):
+                add(_path_source(base_url, line))
+            continue
         if is_url(inp):
             if inp.lower().endswith(PATHS_SUFFIXES):
                 for line in _read_lines_url(inp):
@@ -76,6 +86,34 @@ def expand(inputs: list[str], base_url: str = DEFAULT_BASE_URL, limit: int | Non
     if not out:
         raise NoInputs("no WARC/ARC files found in the inputs (.warc, .warc.gz, .arc, .arc.gz)")
     return out
+
+
+def crawl_paths(crawl: str, base_url: str = DEFAULT_BASE_URL) -> list[str]:
+    """The WARC paths of a crawl id (see CRAWL_ID), read from `crawl-data/<id>/warc.paths.gz` under
+    base_url (Common Crawl's server, a mirror's URL, or a local mirror folder)."""
+    m = CRAWL_ID.match(crawl)
+    if not m:
+        raise NoInputs(f"not a crawl id: {crawl} (CC-MAIN-YYYY-WW, /segments/SEG, :N or :A-B)")
+    cid, segment, a, b = m.groups()
+    rel = f"crawl-data/{cid}/warc.paths.gz"
+    if is_url(base_url):
+        try:
+            lines = _read_lines_url(_join(base_url, rel))
+        except OSError as e:
+            raise NoInputs(f"{crawl}: cannot read {_join(base_url, rel)}: {e}") from e
+    else:
+        p = Path(base_url) / rel
+        if not p.is_file():
+            raise NoInputs(f"{crawl}: no {p} (give --base-url a Common Crawl mirror)")
+        with gzip.open(p, "rt") as fh:
+            lines = [ln.strip() for ln in fh if ln.strip()]
+    if segment:
+        lines = [ln for ln in lines if f"/segments/{segment}/" in ln]
+    if a is not None:
+        lines = lines[:int(a)] if b is None else lines[int(a):int(b)]
+    if not lines:
+        raise NoInputs(f"{crawl}: no WARC paths selected")
+    return lines
 
 
 def _path_source(base_url: str, rel: str) -> Source:

@@ -101,8 +101,16 @@ def migrate(db_path: str) -> None:
 @click.option("--chunk-mb", type=int, default=8, show_default=True, help="Split local .gz archives into ranges of this size for parallel reading.")
 @click.option("--fts", is_flag=True, help="Also build the URL and full-text indexes at the end (else `wdb index` or `wdb serve` does).")
 @click.option("--silent", is_flag=True, help="No progress bar, no problem lines, no summary.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine's worker pool; ray: one Ray task per archive chunk, each writing a shard "
+                   "database that this process merges.")
+@click.option("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray).")
+@click.option("--shard-dir", type=click.Path(file_okay=False), default=None,
+              help="Where Ray tasks write their shards: a folder every node can write (default: <db>.wdb/shards).")
+@click.option("--task-timeout", type=float, default=3600.0, show_default=True,
+              help="Seconds before a Ray task is cancelled and its chunk recorded as failed.")
 def ingest(db_path, inputs, workers, base_url, limit, context_words, max_page_bytes, max_record_bytes,
-           record_timeout, chunk_mb, fts, silent) -> None:
+           record_timeout, chunk_mb, fts, silent, executor, address, shard_dir, task_timeout) -> None:
     """Read WARC/ARC archives (files, directories, globs, http(s) URLs, warc.paths.gz) into DB_PATH.
 
     An archive already ingested (same URL, or same size and first 64 KiB for a local file) is
@@ -113,6 +121,7 @@ def ingest(db_path, inputs, workers, base_url, limit, context_words, max_page_by
     \b
         wdb ingest wdb.db crawl/*.warc.gz https://host/path/file.warc.gz
         wdb ingest wdb.db warc.paths.gz --limit 2
+        wdb ingest wdb.db CC-MAIN-2024-22:100 --executor ray --shard-dir /shared/shards
     """
     from ..ingest import ingest as run_ingest
     from ..ingest.extract_record import Settings
@@ -123,7 +132,8 @@ def ingest(db_path, inputs, workers, base_url, limit, context_words, max_page_by
     with errors():
         result = run_ingest(conn, list(inputs), workers=workers, base_url=base_url, limit=limit,
                             settings=settings, chunk_bytes=chunk_mb << 20, progress=not silent,
-                            quiet=silent, record_timeout=record_timeout, fts=fts)
+                            quiet=silent, record_timeout=record_timeout, fts=fts, executor=executor,
+                            address=address, shard_dir=shard_dir, task_timeout=task_timeout)
     if not silent:
         click.echo(result.summary(), err=True)
         if result.indexed is None and result.counts["pages"]:
@@ -179,7 +189,10 @@ def stats(db_path: str, as_json: bool) -> None:
 
 # the other commands register themselves on `cli` in pipeline order
 from . import stages, curate, browse  # noqa: E402,F401
+from . import recipe  # noqa: E402,F401  (recipe list/show/count/diff, optout)
+from . import cluster  # noqa: E402,F401  -- merge, status, show
 from .browse import query, serve  # noqa: E402,F401
 from .curate import dedup, signals  # noqa: E402,F401
 from .stages import fetch, report, score, spans  # noqa: E402,F401
+from .export import check_cmd, export_cmd  # noqa: E402,F401
 from . import sd as _sd_commands  # noqa: E402,F401

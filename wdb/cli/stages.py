@@ -24,9 +24,11 @@ from . import _open, cli, errors
 @click.option("--per-host", default=FetchSettings.per_host, show_default=True, help="Requests in flight to one host at once.")
 @click.option("--allow-private", "allow_private", multiple=True, metavar="NET",
               help="Also fetch from this loopback/private network (CIDR or address, e.g. 127.0.0.1); refused by default.")
+@click.option("--archived-only", is_flag=True,
+              help="Only bytes the ingested archives hold; URLs they lack stay pending for a later fetch.")
 @click.option("--silent", is_flag=True)
 def fetch(db_path, concurrency, timeout, retries, max_redirects, max_bytes, max_pixels, retry_failed, statuses,
-          limit, per_host, allow_private, silent) -> None:
+          limit, per_host, allow_private, archived_only, silent) -> None:
     """Image bytes for every image URL: from the ingested archives first, then the live web.
 
     Downloads are written as request/response records into DB_PATH's own side folder
@@ -38,6 +40,7 @@ def fetch(db_path, concurrency, timeout, retries, max_redirects, max_bytes, max_
     \b
         wdb fetch wdb.db
         wdb fetch wdb.db --retry-failed --status timeout
+        wdb fetch wdb.db --archived-only      # no network: what the archives hold
     """
     from ..fetch import FAILED, FetchSettings, fetch as run_fetch
 
@@ -45,7 +48,7 @@ def fetch(db_path, concurrency, timeout, retries, max_redirects, max_bytes, max_
     s = FetchSettings(concurrency=concurrency, timeout=timeout, retries=retries, max_redirects=max_redirects,
                       max_bytes=max_bytes, max_pixels=max_pixels, retry_failed=retry_failed,
                       statuses=tuple(statuses) or FAILED, limit=limit, per_host=per_host,
-                      allow_private=tuple(allow_private))
+                      allow_private=tuple(allow_private), archived_only=archived_only)
     with errors():
         res = run_fetch(conn, s, progress=not silent)
     if not silent:

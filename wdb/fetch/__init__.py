@@ -42,6 +42,7 @@ class FetchSettings:
     max_decode_bytes: int = MAX_DECODE_BYTES  # per image
     decode_budget: int = DECODE_BUDGET  # decode memory of all threads together
     max_retry_after: float = MAX_RETRY_AFTER  # longest Retry-After waited for
+    archived_only: bool = False  # no web requests: URLs the archives lack stay pending (no row)
 
 
 COLUMNS = ("url_key, url, status, source, http_status, attempts, error, location, \"offset\", length, inner, "
@@ -198,6 +199,10 @@ def _fetch_images(conn: sqlite3.Connection, s: FetchSettings, log, progress: boo
             else:
                 done(row)
         flush()
+        if s.archived_only:
+            if web:
+                counts["not_archived"] = len(web)
+            web = []
         queue = iter(_by_host(web))
         window = 2 * max(1, s.concurrency)  # futures in flight: memory stays flat however many URLs
         while True:

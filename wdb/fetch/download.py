@@ -176,7 +176,7 @@ def _exchange(url: str, policy: AddressPolicy, clock: _Clock, max_bytes: int, d:
     """One request/response; fills d and returns the Location of a redirect (or None)."""
     d.http_status = None
     scheme, host, port, target = split(url)
-    addrs = policy.resolve(host, port)
+    addrs = policy.resolve(host, port, timeout=min(clock.timeout, clock.deadline - time.monotonic()))
     sock = _connect(addrs, host, scheme == "https", clock)
     try:
         d.request = _request(host, port, scheme, target)

@@ -7,9 +7,32 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# getaddrinfo has no timeout of its own: lookups run here so that the caller waits at most its
+# remaining time (a stuck lookup keeps one of these threads, never the fetch worker)
+_RESOLVERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="wdb-dns")
+
+
+class DnsTimeout(socket.gaierror):
+    """The lookup did not answer within the time left for the URL."""
+
+
+def lookup(host: str, port: int, timeout: float | None = None) -> list:
+    """socket.getaddrinfo bounded by timeout seconds (None: unbounded); DnsTimeout past it."""
+    if timeout is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    future = _RESOLVERS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        return future.result(timeout=max(0.001, timeout))
+    except FutureTimeout:
+        future.cancel()
+        raise DnsTimeout(f"lookup of {host[:100]} did not answer within {timeout:.3g}s") from None
 
 
 class RefusedAddress(Exception):
@@ -80,9 +103,10 @@ class AddressPolicy:
         kind = _kind(ip)
         return None if kind is None else f"{ip} is {kind}"
 
-    def resolve(self, host: str, port: int) -> list[tuple[int, tuple]]:
-        """(family, sockaddr) of the allowed addresses of host; raises socket.gaierror or RefusedAddress."""
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    def resolve(self, host: str, port: int, timeout: float | None = None) -> list[tuple[int, tuple]]:
+        """(family, sockaddr) of the allowed addresses of host, looked up within timeout seconds;
+        raises socket.gaierror (DnsTimeout past the timeout) or RefusedAddress."""
+        infos = lookup(host.strip("[]"), port, timeout)
         allowed, refused = [], []
         for family, _, _, _, sockaddr in infos:
             if family not in (socket.AF_INET, socket.AF_INET6):

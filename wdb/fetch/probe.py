@@ -49,6 +49,7 @@ def probe(body: bytes, max_pixels: int = MAX_PIXELS, max_frames: int = MAX_FRAME
     from PIL import Image
 
     with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Palette images with Transparency", UserWarning)  # converted as asked
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             im = Image.open(io.BytesIO(body))
@@ -99,6 +100,7 @@ def decode_rgb(body: bytes, max_pixels: int = MAX_PIXELS):
     from PIL import Image
 
     with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Palette images with Transparency", UserWarning)  # converted as asked
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         im = Image.open(io.BytesIO(body))
         if im.size[0] * im.size[1] > max_pixels:

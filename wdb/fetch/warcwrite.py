@@ -29,7 +29,7 @@ class FetchWarc:
             self.n += 1
             path = self.dir / f"fetch-{self.n:05d}.warc.gz"
         self.path = path
-        self.f = open(path, "ab")
+        self.f = open(path, "ab", buffering=0)  # raw: a failed write can be cut back exactly
 
     def write(self, url: str, request: bytes, status_line: str, headers: list[tuple[str, str]],
               body: bytes) -> tuple[str, int, int]:
@@ -41,11 +41,23 @@ class FetchWarc:
         date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         keep = [(k, v) for k, v in headers if k.lower() not in ("transfer-encoding", "content-encoding", "content-length")]
         head = status_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in keep) + f"Content-Length: {len(body)}\r\n\r\n"
-        self.f.write(gz(warc_record("request", url, request, HTTP_REQUEST, date)))
-        offset = self.f.tell()
+        req = gz(warc_record("request", url, request, HTTP_REQUEST, date))
         member = gz(warc_record("response", url, head.encode("latin-1", "replace") + body, HTTP_RESPONSE, date))
-        self.f.write(member)
-        return str(self.path), offset, len(member)
+        start = self.f.tell()
+        self._append(req + member, start)
+        return str(self.path), start + len(req), len(member)
+
+    def _append(self, data: bytes, start: int) -> None:
+        """All of data or nothing: an interrupt or a full disk mid-write cuts the file back to start, so
+        the archive never holds half a record (a request without its response, a torn gzip member)."""
+        view, done = memoryview(data), 0
+        try:
+            while done < len(data):
+                done += self.f.write(view[done:]) or 0
+        except BaseException:
+            os.ftruncate(self.f.fileno(), start)
+            self.f.seek(start)
+            raise
 
     def flush(self) -> None:
         """Make what was written durable before the database points at it."""

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..db.indexes import drop_deferred, update_indexes
+from ..errors import BadParameter
 from ..inputs import DEFAULT_BASE_URL, expand
 from ..stage import progress_bar, stage_run
 from .chunk import Chunk, Progress, iter_chunk
@@ -51,26 +52,41 @@ class IngestResult:
 def ingest(conn: sqlite3.Connection, inputs: list[str], *, workers: int | None = None,
            base_url: str = DEFAULT_BASE_URL, limit: int | None = None, settings: Settings | None = None,
            chunk_bytes: int = CHUNK_BYTES, progress: bool = True, quiet: bool = False,
-           record_timeout: float = 300.0, fts: bool = False) -> IngestResult:
+           record_timeout: float = 300.0, fts: bool = False, executor: str = "local",
+           address: str | None = None, shard_dir: str | None = None,
+           task_timeout: float | None = None) -> IngestResult:
     """Read archives into the database; archives already ingested are skipped.
 
     fts: build the URL and full-text indexes at the end of the run (wdb/indexes.py); ingest itself
     drops the URL indexes before it writes.
+    executor: "local" (this machine's worker pool) or "ray" (Ray tasks write shard databases into
+    shard_dir, merged here as they land: wdb/cluster/driver.py; address: the cluster, else
+    RAY_ADDRESS, else a local Ray).
     """
+    if executor not in ("local", "ray"):
+        raise BadParameter(f"unknown executor {executor!r}: local or ray")
     settings = settings or Settings()
     workers = (os.cpu_count() or 1) if workers is None else workers
     sources = expand(inputs, base_url=base_url, limit=limit)
     params = dict(inputs=inputs, workers=workers, base_url=base_url, limit=limit, chunk_bytes=chunk_bytes,
                   context_words=settings.context_words, max_page_bytes=settings.max_page_bytes,
                   max_text_chars=settings.max_text_chars, max_record_bytes=settings.max_record_bytes, fts=fts)
+    if executor == "ray":
+        params.update(executor="ray", address=address, shard_dir=shard_dir, task_timeout=task_timeout)
     t0 = time.monotonic()
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts into a growing database
     thresholds = gc.get_threshold()
     gc.set_threshold(50_000, 50, 100)  # batches are many short-lived acyclic objects
     try:
         with stage_run(conn, "ingest", params) as run:
-            result = _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
-                             record_timeout, fts, t0)
+            if executor == "ray":
+                from ..cluster.driver import ingest_ray
+
+                result = ingest_ray(conn, run, sources, settings, chunk_bytes, progress, quiet, record_timeout,
+                                    fts, t0, address=address, shard_dir=shard_dir, task_timeout=task_timeout)
+            else:
+                result = _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
+                                 record_timeout, fts, t0)
     finally:
         gc.set_threshold(*thresholds)
     return result
@@ -80,24 +96,7 @@ def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
     w = Writer(conn, run.id, quiet=quiet)
     run.counts = w.counts
     result = IngestResult(run.id, w.counts, 0.0)
-    todo_archives = []
-    claimed: dict[str, str] = {}
-    for src in sources:
-        reg = register(conn, src, run.id, chunk_bytes, claimed)
-        if reg.archive_id is not None:
-            w.names[reg.archive_id] = src.location
-        if reg.state == "skip":
-            result.skipped.append(src.location)
-        elif reg.state == "busy":
-            result.busy.append(src.location)
-            w.say(reg.archive_id, None, None, "busy", reg.note + "; left to it")
-        elif reg.state == "duplicate":
-            result.duplicates.append(src.location)
-            w.say(None, None, None, "duplicate", f"{src.location}: {reg.note}; read once")
-        else:
-            if reg.state == "failed":
-                w.problem(reg.archive_id, None, "unreadable", reg.note)
-            todo_archives.append(reg.archive_id)
+    todo_archives = register_sources(conn, w, sources, chunk_bytes, result)
     chunks = pending_chunks(conn, todo_archives)
     if chunks:
         drop_deferred(conn)  # random-order URL indexes: rebuilt by `wdb index` (wdb/db/indexes.py)
@@ -141,6 +140,30 @@ def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
     if result.archives.get("partial") or result.archives.get("failed"):
         run.error = "some archives ended partial or failed: see the problems table"
     return result
+
+
+def register_sources(conn, w: Writer, sources, chunk_bytes: int, result: IngestResult) -> list[int]:
+    """Register every source under this run's lease (store.register); returns the archive ids to
+    read, and fills result.skipped / busy / duplicates. Shared by the local pool and the Ray driver."""
+    todo_archives: list[int] = []
+    claimed: dict[str, str] = {}
+    for src in sources:
+        reg = register(conn, src, w.run_id, chunk_bytes, claimed)
+        if reg.archive_id is not None:
+            w.names[reg.archive_id] = src.location
+        if reg.state == "skip":
+            result.skipped.append(src.location)
+        elif reg.state == "busy":
+            result.busy.append(src.location)
+            w.say(reg.archive_id, None, None, "busy", reg.note + "; left to it")
+        elif reg.state == "duplicate":
+            result.duplicates.append(src.location)
+            w.say(None, None, None, "duplicate", f"{src.location}: {reg.note}; read once")
+        else:
+            if reg.state == "failed":
+                w.problem(reg.archive_id, None, "unreadable", reg.note)
+            todo_archives.append(reg.archive_id)
+    return todo_archives
 
 
 def _run_inline(chunks, settings, on_progress, on_failure) -> None:

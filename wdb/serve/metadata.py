@@ -65,6 +65,22 @@ def describe_schema(folder: Path | None = None) -> dict[str, dict]:
     return {k: v for k, v in out.items() if not k.endswith("_fts") or v["description"]}
 
 
+def recipe_queries(taken: set[str] = frozenset()) -> dict:
+    """Every built-in recipe as a canned query: the SQL select() runs (opted-out pairs excluded),
+    an empty form field taking the recipe's default. Named `recipe_NAME` only where NAME is taken."""
+    from .. import recipes
+
+    out = {}
+    for r in recipes.builtin():
+        name = r.name if r.name not in taken else f"recipe_{r.name}"
+        dflt = recipes.defaults(r)
+        note = f" Empty fields take the defaults: {', '.join(f'{k}={v}' for k, v in dflt.items())}." if dflt else ""
+        out[name] = {"sql": recipes.canned_sql(r), "title": f"Recipe: {r.title}",
+                     "description": f"{r.description} Opted-out pairs (wdb optout) are excluded.{note} "
+                                    f"Gallery: /-/wdb/gallery/{r.name}"}
+    return out
+
+
 def build_metadata(db_name: str) -> dict:
     tables = {}
     for name, info in describe_schema().items():
@@ -82,6 +98,7 @@ def build_metadata(db_name: str) -> dict:
         q.name: {"sql": q.sql, "title": q.title, "description": q.description}
         for q in all_queries()
     }
+    queries.update(recipe_queries(set(queries)))
     return {
         "title": "wdb",
         "description": "Web archives mined for image, audio and video items with their texts. "

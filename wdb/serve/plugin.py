@@ -20,6 +20,7 @@ from datasette.views.base import DatasetteError
 from markupsafe import Markup, escape
 
 from ..warc.payload import MAX_SERVE_BYTES, read_payload
+from .gallery import gallery_view
 from .media_page import media_context
 
 SQL_MAX_LENGTH = 16 << 20  # no single string/blob over 16 MB in a served query (page texts stay under 11 MB)
@@ -99,6 +100,50 @@ async def _send_text(send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_CANNED: dict | None = None
+
+
+def _canned_files() -> dict:
+    """{canned query name: its QueryFile} for wdb's query files and built-in recipes (as metadata names them)."""
+    global _CANNED
+    if _CANNED is None:
+        from .. import recipes
+        from ..db.query import all_queries
+
+        files = {q.name: q for q in all_queries()}
+        for r in recipes.builtin():
+            files[r.name if r.name not in files else f"recipe_{r.name}"] = r
+        _CANNED = files
+    return _CANNED
+
+
+def _bad_canned_param(path: str, query_string: bytes) -> str | None:
+    """Why a canned query's form value is not of the type its file declares (None: fine or not one).
+
+    Datasette passes every form value as text: `min_words=five` would reach SQLite as a string and
+    `CAST('five' AS INTEGER)` is 0, so the query would silently answer for every row."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 2 or not query_string:
+        return None
+    name = parts[1].rsplit(".", 1)[0] if parts[1].endswith((".json", ".csv")) else parts[1]
+    q = _canned_files().get(name)
+    if q is None:
+        return None
+    from urllib.parse import parse_qsl
+
+    from ..db.query import convert
+    from ..errors import BadParameter
+
+    params = set(q.params)
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if key in params and value.strip():  # an empty field: the form's first view (or a recipe default)
+            try:
+                convert(q, key, value)
+            except BadParameter as e:
+                return f"query {name}: {e}"
+    return None
+
+
 def _guard(app, datasette):
     async def guarded(scope, receive, send):
         if scope["type"] != "http":
@@ -111,6 +156,9 @@ def _guard(app, datasette):
             shown = ascii(hosts[0][:100]) if hosts else "(several)"
             return await _send_text(send, 400, f"wdb serve answers only {', '.join(sorted(allowed))} "
                                                f"(and IP addresses), not Host {shown}")
+        bad = _bad_canned_param(scope.get("path", ""), scope.get("query_string", b""))
+        if bad:
+            return await _send_text(send, 400, bad)
         held = None
         sent = 0
         cut = False
@@ -314,6 +362,7 @@ def register_routes():
         (r"^/-/wdb/media/(?P<media_id>[^/]+)$", media_view),
         (r"^/-/wdb/thumb/(?P<media_id>[^/]+)$", thumb_view),
         (r"^/-/wdb/archived/(?P<archived_id>[^/]+)$", archived_view),
+        (r"^/-/wdb/gallery/(?P<recipe>[^/]+)$", gallery_view),
         *rating_routes(),
     ]
 

@@ -11,7 +11,7 @@ CREATE TABLE exports (
     out TEXT NOT NULL,                 -- output folder, absolute
     state_hash TEXT,                   -- hash of the database state the export read (see the manifest)
     pairs INTEGER,                     -- pairs written
-    status TEXT NOT NULL,              -- running | done | failed
+    status TEXT NOT NULL,              -- running | done | failed | interrupted
     manifest_sha256 TEXT,              -- sha256 of the manifest file written beside the shards
     run_id INTEGER REFERENCES runs(id), -- the run that wrote it
     created TEXT NOT NULL,             -- UTC, ISO 8601
