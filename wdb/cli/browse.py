@@ -77,7 +77,8 @@ def _write_rows(out, fmt: str, cols: list[str], rows) -> None:
 def serve(db_path: str, host: str, port: int, allow_hosts, ratings: bool) -> None:
     """Browse the database in Datasette: media pages with thumbnails, contexts and matches.
 
-    Read-only: arbitrary SQL cannot write, SQL time limit 1 s.
+    Read-only: arbitrary SQL cannot write, SQL time limit 1 s. With --ratings, the ratings page
+    (/-/wdb/ratings) writes sd_ratings rows, and nothing else.
 
     Example:
 

@@ -95,8 +95,9 @@ def train(conn: sqlite3.Connection, s: TrainSettings, log=None) -> Result:
     """Fine-tune; counts: sd_run_id, steps, pairs, no_bytes, bad_images, skipped (1: an identical run was done)."""
     if s.mode not in ("lora", "full"):
         raise SdError(f"mode must be lora or full, not {s.mode!r}")
-    if s.steps < 1 or s.batch_size < 1 or s.resolution < 8 or s.grad_accum < 1:
-        raise SdError("steps, batch size and gradient accumulation must be at least 1, resolution at least 8")
+    if s.steps < 1 or s.batch_size < 1 or s.grad_accum < 1 or s.resolution < 8 or s.resolution % 8:
+        raise SdError("steps, batch size and gradient accumulation must be at least 1, the resolution a "
+                      "multiple of 8 (the VAE's downscaling)")
     with stage_run(conn, "sd train", s) as run:
         pairs = recipe_pairs(conn, s.recipe, s.recipe_params, s.limit)
         run.counts.update(pairs=len(pairs.pairs), no_bytes=pairs.no_bytes)
