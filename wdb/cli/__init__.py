@@ -1,7 +1,7 @@
 """Command-line interface: thin shells around library calls (no torch imported here).
 
-This module holds the group, the error handling and the ingest-side commands; stages.py, curate.py
-and browse.py add the rest, in pipeline order."""
+This module holds the group, the error handling and the ingest-side commands; stages.py, curate.py,
+recipe.py, export.py, cluster.py, sd.py and browse.py add the rest (listed in PIPELINE order)."""
 from __future__ import annotations
 
 import json
@@ -25,11 +25,16 @@ EXIT_DISK_FULL = 3
 EXIT_INTERRUPTED = 130
 
 
+PIPELINE = ("migrate", "ingest", "merge", "status", "show", "index", "stats", "fetch", "spans", "score", "report",
+            "signals", "dedup", "recipe", "optout", "check", "export", "sd", "query", "serve")
+
+
 class PipelineGroup(click.Group):
-    """Lists commands in the order they were defined: the order of the pipeline."""
+    """Lists commands in the order of the pipeline (then any other, in the order defined)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        known = [c for c in PIPELINE if c in self.commands]
+        return known + [c for c in self.commands if c not in known]
 
 
 @contextmanager
@@ -65,8 +70,9 @@ def _open(db_path: str):
 def cli() -> None:
     """wdb: web archives to multimodal training data in one SQLite database.
 
-    The commands, in pipeline order: migrate, ingest, index, stats, fetch, spans, score, report,
-    signals, dedup, query, serve. Every command takes the database path first.
+    The commands, in pipeline order: migrate, ingest (merge, status, show for cluster runs), index,
+    stats, fetch, spans, score, report, signals, dedup, recipe, optout, check, export, sd, query,
+    serve. Every command takes the database path first (recipe list/show and sd's subcommands aside).
     """
 
 
