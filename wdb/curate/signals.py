@@ -185,9 +185,9 @@ def _agreement(conn, run, s: SignalsSettings, progress) -> None:
     enc = []
 
     def rows_of(batch):
-        if not enc:
-            enc.append(agree.Encoder())
         ok = [r for r in batch if r[2] and r[2].strip()]
+        if ok and not enc:  # MiniLM is loaded only when there is a pair to compare
+            enc.append(agree.Encoder())
         cos = agree.cosines(enc[0], [r[1] for r in ok], [r[2] for r in ok]) if ok else []
         val = {r[0]: float(c) for r, c in zip(ok, cos, strict=True)}
         return [(r[0], src, "alt_agreement", v, val.get(r[0]), None, run.id, r[3]) for r in batch]
