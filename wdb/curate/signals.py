@@ -88,16 +88,13 @@ def _text_family(conn, run, s: SignalsSettings, progress, family: str) -> None:
     marker, version = ("lang", lang.VERSION) if family == "lang" else ("words", text.VERSION)
 
     def rows_of(batch):
-        out = []
-        for mid, t, title, span_run in batch:
-            t = t or ""
-            if family == "lang":
-                code, conf = lang.detect(t, s.max_chars)
-                out.append((mid, src, "lang", version, conf, code, run.id, span_run))
-            else:
-                for sig, val, lab in text.stats(t, title if src == "alt" else None):
-                    out.append((mid, src, sig, version, val, lab, run.id, span_run))
-        return out
+        rid = run.id
+        if family == "lang":
+            return [(mid, src, "lang", version, conf, code, rid, span_run) for mid, t, _, span_run in batch
+                    for code, conf in (lang.detect(t or "", s.max_chars),)]
+        names, labels, titled = text.SIGNALS, text.LABELS, src == "alt"
+        return [(mid, src, sig, version, val, lab, rid, span_run) for mid, t, title, span_run in batch
+                for sig, val, lab in zip(names, text.values(t or "", title if titled else None), labels)]
 
     for src in s.sources:
         frm = (f"FROM ({TEXT_SQL[src]}) q WHERE NOT EXISTS (SELECT 1 FROM text_signals t WHERE t.media_id = q.id "
