@@ -114,6 +114,50 @@ def input_side(items, geoms, tokenizers, texts, decode: str, workers: int, batch
             "images_per_cpu_s": round(n / cpu, 1), "images_per_wall_s": round(n / wall, 1)}
 
 
+def floors(bodies: list[bytes], shortest: int) -> dict:
+    """In this process, one thread, same run: the JPEG decode alone (PIL, drafted as wdb does) and
+    the decode + wdb's geometry, per CPU-second: what the input side cannot beat on this CPU."""
+    import torch
+
+    from wdb.score.inputs import decode_rgb_reduced
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = {}
+    try:
+        for name, fn in (("decode_only", lambda b: decode_rgb_reduced(b, shortest, 1 << 30)),):
+            c0 = cpu_seconds()
+            for b in bodies:
+                fn(b)
+            out[name + "_per_cpu_s"] = round(len(bodies) / (cpu_seconds() - c0), 1)
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def thumbnails(bodies: list[bytes], side: int = 256, quality: int = 90) -> tuple[list[bytes], float]:
+    """What a thumbnail at fetch time would cost: full decode, resize (short side `side`, PIL
+    bicubic, as img2dataset), JPEG encode; returns the thumbnails and images per CPU-second."""
+    import io
+
+    from PIL import Image
+
+    out = []
+    c0 = cpu_seconds()
+    for b in bodies:
+        im = Image.open(io.BytesIO(b))
+        im.draft("RGB", (side, side))
+        im = im.convert("RGB")
+        w, h = im.size
+        s = side / min(w, h)
+        if s < 1:
+            im = im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BICUBIC)
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=quality)
+        out.append(buf.getvalue())
+    return out, round(len(bodies) / (cpu_seconds() - c0), 1)
+
+
 class GpuSampler:
     """nvidia-smi utilisation samples (every 100 ms) while the block runs; nothing without a GPU."""
 
@@ -159,6 +203,8 @@ def main() -> None:
     ap.add_argument("--score-runs", type=int, default=2, help="wdb score runs per decode mode (the best counts)")
     ap.add_argument("--compare-images", type=int, default=158, help="images for draft vs full decoding")
     ap.add_argument("--skip-forward", action="store_true", help="input side and decode comparison only")
+    ap.add_argument("--repeat-texts", action="store_true",
+                    help="input side with each photo's caption as its text (repeated with the photo); default: distinct")
     ap.add_argument("--coco", type=Path, default=ROOT.parent / "shared" / "corpus" / "coco-mini")
     ap.add_argument("--out", type=Path, default=HERE / "out")
     ap.add_argument("--json", type=Path, default=None)
@@ -200,6 +246,8 @@ def main() -> None:
     rows = conn.execute("SELECT i.url_key, i.location, i.\"offset\", i.length, i.inner, i.sha256, m.alt FROM images i "
                         "JOIN media m ON m.url_key = i.url_key WHERE i.status = 'ok' ORDER BY m.id").fetchall()
     items, texts = [r[:6] for r in rows], [r[6] for r in rows]
+    if not args.repeat_texts:  # every text distinct: the workers' token cache cannot help
+        texts = [f"{t} (photo {i})" for i, t in enumerate(texts)]
     toks = [loaded[names[0]][2]]
     modes = ["draft", "full", "before"] + (["device"] if device.type == "cuda" else [])
     report["input_side"] = [input_side(items, geoms, toks, texts, d, args.input_workers, args.batch_size,
@@ -207,6 +255,12 @@ def main() -> None:
     for r in report["input_side"]:
         print(f"input side alone, decode={r['decode']:6s} {r['workers']} workers: {r['images_per_cpu_s']:7.1f} images/CPU-s "
               f"({r['images_per_wall_s']:.1f}/s wall, {r['images']} images)", flush=True)
+    from wdb.warc.payload import read_payload as _rp
+
+    all_bodies = [_rp(*r[1:5])[0] for r in rows]
+    report["floors"] = floors(all_bodies, max(g.shortest for g in geoms))
+    print(f"floor, same run, one thread: PIL JPEG decode alone (drafted as wdb does) "
+          f"{report['floors']['decode_only_per_cpu_s']:.1f} images/CPU-s", flush=True)
 
     # 2. reduced-size against full-size decoding, first model, every image with its alt text
     model, _, tokenizer = loaded[names[0]]
@@ -215,8 +269,10 @@ def main() -> None:
     with torch.no_grad():
         te = torch.nn.functional.normalize(model.encode_text(tokenizer(texts[:len(bodies)]).to(device)).float(), dim=-1)
         sims, pix = {}, {}
-        for mode, reduced in (("full", False), ("draft", True)):
-            p = torch.stack([pil_pixels(b, [g0], 1 << 30, reduced)[0] for b in bodies])
+        thumbs, thumb_rate = thumbnails(bodies)
+        for mode, reduced in (("full", False), ("draft", True), ("thumb", True)):
+            src = thumbs if mode == "thumb" else bodies
+            p = torch.stack([pil_pixels(b, [g0], 1 << 30, reduced)[0] for b in src])
             pix[mode] = p
             ie = torch.cat([image_embeddings(model, normalize(p[i:i + 32], g0, device), device)
                             for i in range(0, len(p), 32)])
@@ -224,14 +280,43 @@ def main() -> None:
     d = (sims["draft"] - sims["full"]).abs()
     thr = sims["full"].median().item()
     flips = ((sims["draft"] >= thr) != (sims["full"] >= thr)).float().mean().item()
+    # the same at every decile of the full-decode scores (random weights: no real 0.28)
+    qs = [sims["full"].quantile(q / 10).item() for q in range(1, 10)]
+    worst = max(((sims["draft"] >= q) != (sims["full"] >= q)).float().mean().item() for q in qs)
+    dt = (sims["thumb"] - sims["full"]).abs()
+    worst_t = max(((sims["thumb"] >= q) != (sims["full"] >= q)).float().mean().item() for q in qs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a decoding worker
+    c0 = cpu_seconds()
+    for b in thumbs:
+        pil_pixels(b, [g0], 1 << 30, True)
+    thumb_in = round(len(thumbs) / (cpu_seconds() - c0), 1)
+    c0 = cpu_seconds()
+    for b in bodies:
+        pil_pixels(b, [g0], 1 << 30, True)
+    draft_in = round(len(bodies) / (cpu_seconds() - c0), 1)
+    torch.set_num_threads(threads)
+    report["thumbnail"] = {"make_per_cpu_s": thumb_rate, "decode_geometry_per_cpu_s": thumb_in,
+                           "draft_decode_geometry_per_cpu_s": draft_in,
+                           "mean_bytes": round(sum(map(len, thumbs)) / len(thumbs)),
+                           "mean_bytes_original": round(sum(map(len, bodies)) / len(bodies)),
+                           "max_abs": float(dt.max()), "mean_abs": float(dt.mean()), "worst_decile_flip": worst_t}
     report["draft_vs_full"] = {
         "pairs": len(bodies), "max_abs": float(d.max()), "mean_abs": float(d.mean()),
         "score_std": float(sims["full"].std()), "threshold_median": thr, "share_flipped": flips,
+        "worst_decile_flip": worst,
         "pixel_mean_abs_of_255": float((pix["draft"].int() - pix["full"].int()).abs().float().mean())}
     r = report["draft_vs_full"]
     print(f"draft vs full decode ({r['pairs']} pairs, random weights): max |d| {r['max_abs']:.2e}, mean {r['mean_abs']:.2e} "
           f"(score std {r['score_std']:.2e}); {100 * flips:.1f} % of pairs change side of the median; "
-          f"pixels differ by {r['pixel_mean_abs_of_255']:.2f}/255 on average", flush=True)
+          f"pixels differ by {r['pixel_mean_abs_of_255']:.2f}/255 on average; at the worst decile threshold "
+          f"{100 * worst:.1f} %", flush=True)
+    t = report["thumbnail"]
+    print(f"thumbnail at fetch time (256 px, JPEG q90): making one {t['make_per_cpu_s']:.1f} images/CPU-s; then decode + "
+          f"geometry {t['decode_geometry_per_cpu_s']:.1f}/CPU-s against {t['draft_decode_geometry_per_cpu_s']:.1f} from the "
+          f"original (one thread, same run); {t['mean_bytes']} against {t['mean_bytes_original']} bytes; scores vs full "
+          f"decode: max |d| {t['max_abs']:.2e}, mean {t['mean_abs']:.2e}, worst decile flip {100 * t['worst_decile_flip']:.1f} %",
+          flush=True)
     conn.close()
     if args.skip_forward:
         print(json.dumps(report))

@@ -88,16 +88,13 @@ def _text_family(conn, run, s: SignalsSettings, progress, family: str) -> None:
     marker, version = ("lang", lang.VERSION) if family == "lang" else ("words", text.VERSION)
 
     def rows_of(batch):
-        out = []
-        for mid, t, title, span_run in batch:
-            t = t or ""
-            if family == "lang":
-                code, conf = lang.detect(t, s.max_chars)
-                out.append((mid, src, "lang", version, conf, code, run.id, span_run))
-            else:
-                for sig, val, lab in text.stats(t, title if src == "alt" else None):
-                    out.append((mid, src, sig, version, val, lab, run.id, span_run))
-        return out
+        rid = run.id
+        if family == "lang":
+            return [(mid, src, "lang", version, conf, code, rid, span_run) for mid, t, _, span_run in batch
+                    for code, conf in (lang.detect(t or "", s.max_chars),)]
+        names, labels, titled = text.SIGNALS, text.LABELS, src == "alt"
+        return [(mid, src, sig, version, val, lab, rid, span_run) for mid, t, title, span_run in batch
+                for sig, val, lab in zip(names, text.values(t or "", title if titled else None), labels)]
 
     for src in s.sources:
         frm = (f"FROM ({TEXT_SQL[src]}) q WHERE NOT EXISTS (SELECT 1 FROM text_signals t WHERE t.media_id = q.id "
@@ -185,9 +182,9 @@ def _agreement(conn, run, s: SignalsSettings, progress) -> None:
     enc = []
 
     def rows_of(batch):
-        if not enc:
-            enc.append(agree.Encoder())
         ok = [r for r in batch if r[2] and r[2].strip()]
+        if ok and not enc:  # MiniLM is loaded only when there is a pair to compare
+            enc.append(agree.Encoder())
         cos = agree.cosines(enc[0], [r[1] for r in ok], [r[2] for r in ok]) if ok else []
         val = {r[0]: float(c) for r, c in zip(ok, cos, strict=True)}
         return [(r[0], src, "alt_agreement", v, val.get(r[0]), None, run.id, r[3]) for r in batch]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from functools import lru_cache
 
 VERSION = "stats.1"
 
@@ -33,12 +35,16 @@ _FILENAME = re.compile(
     )\s*$""", re.I | re.X)
 
 _WORD = re.compile(r"\w+", re.U)
+# neither alphanumeric (str.isalnum) nor whitespace (str.isspace): \w is isalnum plus "_", and \s is
+# isspace, for every code point (checked over all of Unicode)
+_SPECIAL = re.compile(r"[^\w\s]|_")
 
 
 def is_filename_like(text: str) -> bool:
     return bool(_FILENAME.match(text))
 
 
+@lru_cache(maxsize=16384)
 def norm(text: str) -> str:
     """Case-folded, NFKC, whitespace collapsed: for "alt equals title" and repeat counts."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
@@ -48,8 +54,7 @@ def special_share(text: str) -> float:
     """Share of characters that are neither letters/digits nor whitespace (OBELICS' special characters)."""
     if not text:
         return 0.0
-    n = sum(1 for c in text if not (c.isalnum() or c.isspace()))
-    return n / len(text)
+    return len(_SPECIAL.findall(text)) / len(text)
 
 
 def repeated_ngram_share(words: list[str], n: int = 2) -> float | None:
@@ -57,26 +62,29 @@ def repeated_ngram_share(words: list[str], n: int = 2) -> float | None:
     than n + 1 words."""
     if len(words) <= n:
         return None
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    seen: dict[tuple, int] = {}
-    for g in grams:
-        seen[g] = seen.get(g, 0) + 1
-    return sum(c for c in seen.values() if c > 1) / len(grams)
+    seen = Counter(zip(*(words[i:] for i in range(n))))
+    return sum(c for c in seen.values() if c > 1) / (len(words) - n + 1)
+
+
+@lru_cache(maxsize=16384)
+def _text_stats(text: str) -> tuple:
+    """The statistics of a text that do not depend on its page (cached: the same alt recurs)."""
+    lower = [w.casefold() for w in _WORD.findall(text)]
+    stop = (sum(map(STOPWORDS.__contains__, lower)) / len(lower)) if lower else 0.0
+    return (float(len(text.split())), float(len(text)), stop, special_share(text), repeated_ngram_share(lower),
+            1.0 if is_filename_like(text) else 0.0)
+
+
+SIGNALS = ("words", "chars", "stopword_share", "special_share", "rep_ngram_share", "filename_like", "title_equal")
+LABELS = (None, None, "en", None, None, None, None)
+
+
+def values(text: str, title: str | None = None) -> tuple:
+    """The values of SIGNALS for one caption, in that order (labels: LABELS)."""
+    eq = (1.0 if title and norm(title) == norm(text) else 0.0) if title is not None else None
+    return (*_text_stats(text), eq)
 
 
 def stats(text: str, title: str | None = None) -> list[tuple[str, float | None, str | None]]:
     """[(signal, value, label)] for one caption."""
-    words = text.split()
-    lower = [w.casefold() for w in _WORD.findall(text)]
-    stop = (sum(1 for w in lower if w in STOPWORDS) / len(lower)) if lower else 0.0
-    out: list[tuple[str, float | None, str | None]] = [
-        ("words", float(len(words)), None),
-        ("chars", float(len(text)), None),
-        ("stopword_share", stop, "en"),
-        ("special_share", special_share(text), None),
-        ("rep_ngram_share", repeated_ngram_share(lower), None),
-        ("filename_like", 1.0 if is_filename_like(text) else 0.0, None),
-        ("title_equal", (1.0 if title and norm(title) == norm(text) else 0.0) if title is not None else None,
-         None),
-    ]
-    return out
+    return list(zip(SIGNALS, values(text, title), LABELS, strict=True))
