@@ -108,12 +108,29 @@ def iter_examples(conn: sqlite3.Connection, where: str = "", params: tuple = (),
         yield ex
 
 
+LABELS = ("alt", "figcaption")
+
+
 def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float = 1.0,
-                           max_examples: int | None = None, words: int | None = None) -> list[Example]:
-    """Images with an alt text: positives where it reappears in the context, negatives (no span)
-    where it does not, `negatives` per positive, sampled with the seed."""
+                           max_examples: int | None = None, words: int | None = None,
+                           labels: tuple[str, ...] = ("alt",)) -> list[Example]:
+    """Every image of every ingested page whose alt text reappears in its context is a positive
+    (kind exact | normalised | partial); images whose alt text does not reappear are negatives (no
+    span), `negatives` per positive, sampled with the seed. With "figcaption" in `labels`, an
+    image whose `<figcaption>` text is found in its context (and whose alt is not) is a positive
+    of kind "figcaption" too."""
+    bad = [x for x in labels if x not in LABELS]
+    if bad or "alt" not in labels:
+        raise ValueError(f"labels: alt, optionally with figcaption (alt,figcaption), not {','.join(labels)}")
+    fig = "figcaption" in labels
+    where = "AND (m.alt IS NOT NULL OR m.figcaption IS NOT NULL)" if fig else "AND m.alt IS NOT NULL"
     # sampled in an order of content, not of row ids (which depend on how ingest was scheduled)
-    rows = sorted(iter_examples(conn, "AND m.alt IS NOT NULL", words=words), key=lambda e: e.key)
+    rows = []
+    for e in iter_examples(conn, where, words=words):
+        if fig and e.label is None and e.kind in ("none", "unlabelled") and e.figcaption is not None:
+            e.label, e.kind = e.figcaption, "figcaption"
+        rows.append(e)
+    rows.sort(key=lambda e: e.key)
     pos = [e for e in rows if e.label is not None]
     neg = [e for e in rows if e.kind == "none"]
     rng = random.Random(seed)
