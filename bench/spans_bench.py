@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 # every configuration differs from BASE in one setting (the experiment's budget: 2 shared cores)
 BASE = dict(lr=1e-4, max_length=64, negatives=0.5, none_weight=1.0, epochs=3, patience=1, batch_size=16,
-            max_examples=400)
+            max_examples=300)
 CONFIGS = [
     ("base", {}),
     ("lr 5e-5 (old default)", dict(lr=5e-5)),
@@ -61,10 +61,12 @@ seed_all(0)
 tok, model = load(None)
 train = examples(args["train_ids"], True)
 w = encode(tok, train, p.max_length, p.stride, train=True)[: args["train_windows"]]
+fit(model, w[:16], [], tok.pad_token_id, torch.device("cpu"), TrainParams(epochs=1, seed=0))  # warm-up
 t = time.perf_counter()
 fit(model, w, [], tok.pad_token_id, torch.device("cpu"), TrainParams(epochs=1, seed=0))
 dt = time.perf_counter() - t
 ctx = examples(args["predict_ids"], False)
+predict_examples(tok, model, ctx[:8], p.max_length, p.stride, 32, torch.device("cpu"))  # warm-up
 t2 = time.perf_counter()
 predict_examples(tok, model, ctx, p.max_length, p.stride, 32, torch.device("cpu"))
 dt2 = time.perf_counter() - t2
@@ -116,6 +118,7 @@ def speed(db: str, ref: str, train_windows: int, contexts: int) -> dict:
         tok, model = load(None)
         train = by_id(train_ids, True)
         w = encode(tok, train, p.max_length, train=True)[:train_windows]
+        fit(model, w[:16], [], tok.pad_token_id, dev, TrainParams(epochs=1, seed=0, bf16=bf16))  # warm-up
         t = time.perf_counter()
         fit(model, w, [], tok.pad_token_id, dev, TrainParams(epochs=1, seed=0, bf16=bf16))
         dt = time.perf_counter() - t
@@ -123,6 +126,7 @@ def speed(db: str, ref: str, train_windows: int, contexts: int) -> dict:
                            mean_tokens=sum(len(x.input_ids) for x in w) / len(w))
     ctx = by_id(predict_ids, False)
     model.eval()
+    infer(tok, model, ctx[:8], p.max_length, 64, dev)  # warm-up
     t = time.perf_counter()
     infer(tok, model, ctx, p.max_length, 64, dev)
     after["after"].update(contexts=len(ctx), predict_seconds=time.perf_counter() - t)
@@ -179,7 +183,9 @@ def experiment(db: str, seed: int, configs: list) -> list[dict]:
         train_w = encode(tok, by_split["train"], p.max_length, train=True)
         val_w = encode(tok, by_split["validation"], p.max_length, train=False)
         t = time.perf_counter()
-        res = fit(model, train_w, val_w, tok.pad_token_id, dev, p)
+        res = fit(model, train_w, val_w, tok.pad_token_id, dev, p,
+                  lambda ep, m: print(f"  {name}: epoch {ep} validation span IoU {m['validation']['span_iou']}",
+                                      file=sys.stderr, flush=True), eval_train=False)
         secs = time.perf_counter() - t
         threshold, m = split_metrics(tok, model, by_split, dev, p)
         row = dict(config=name, **cfg, train_examples=len(by_split["train"]), train_windows=len(train_w),

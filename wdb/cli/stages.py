@@ -70,6 +70,8 @@ def spans() -> None:
 @click.option("--lr", default=_TP.lr, show_default=True)
 @click.option("--batch-size", default=_TP.batch_size, show_default=True)
 @click.option("--max-length", default=_TP.max_length, show_default=True, help="Tokens of the window around the image.")
+@click.option("--stride", type=int, default=None, hidden=True,
+              help="Ignored (kept for old scripts): one window around the image, no sliding windows.")
 @click.option("--iou-weight", default=_TP.iou_weight, show_default=True, help="Weight of the soft-IoU loss.")
 @click.option("--negatives", default=_TP.negatives, show_default=True, help="'No span' examples per positive.")
 @click.option("--none-weight", default=_TP.none_weight, show_default=True, help="Loss weight of a 'no span' window.")
@@ -80,7 +82,7 @@ def spans() -> None:
 @click.option("--no-bf16", "no_bf16", is_flag=True, help="Train in float32 even where bf16 is available.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def spans_train(db_path, base, epochs, patience, lr, batch_size, max_length, iou_weight, negatives, none_weight,
+def spans_train(db_path, base, epochs, patience, lr, batch_size, max_length, stride, iou_weight, negatives, none_weight,
                 labels, max_examples, context_words, no_bf16, seed, device) -> None:
     """Train on the images whose alt text reappears in their context; prints the run id.
 

@@ -73,14 +73,14 @@ def evaluate_windows(model, windows, pad_id, device, p: TrainParams) -> dict:
             "span_em": span_em / span_n if span_n else None, "span_iou": span_iou / span_n if span_n else None}
 
 
-def fit(model, train_w, val_w, pad: int, device, p: TrainParams, on_epoch=None) -> FitResult:
+def fit(model, train_w, val_w, pad: int, device, p: TrainParams, on_epoch=None, eval_train: bool = True) -> FitResult:
     """The training loop alone (no database): up to `p.epochs` epochs over length-sorted batches
     (shuffled by the seed), bf16 autocast where it helps; `on_epoch(epoch, {"train": metrics,
     "validation": metrics})` before training (epoch 0) and after each epoch. Stops when the
     validation span IoU has not improved for `p.patience` epochs and keeps the best epoch's weights
-    (without validation windows: the last epoch's)."""
+    (without validation windows: the last epoch's). eval_train=False: validation figures only."""
     def report(epoch: int) -> float | None:
-        sets = (("train", train_w[:EVAL_TRAIN_WINDOWS]), ("validation", val_w)) if on_epoch else (("validation", val_w),)
+        sets = (("train", train_w[:EVAL_TRAIN_WINDOWS]), ("validation", val_w)) if on_epoch and eval_train else (("validation", val_w),)
         m = {name: evaluate_windows(model, ws, pad, device, p) for name, ws in sets}
         if on_epoch is not None:
             on_epoch(epoch, m)
