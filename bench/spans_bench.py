@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 # every configuration differs from BASE in one setting (the experiment's budget: 2 shared cores)
 BASE = dict(lr=1e-4, max_length=64, negatives=0.5, none_weight=1.0, epochs=3, patience=1, batch_size=16,
-            max_examples=300)
+            max_examples=400)
 CONFIGS = [
     ("base", {}),
     ("lr 5e-5 (old default)", dict(lr=5e-5)),
@@ -40,6 +40,7 @@ CONFIGS = [
     ("negatives 1.0 (old default)", dict(negatives=1.0)),
     ("none weight 0.5", dict(none_weight=0.5)),
     ("window 128 tokens", dict(max_length=128)),
+    ("head lr x10", dict(head_lr=10.0)),
 ]
 
 LEGACY = r'''

@@ -68,6 +68,7 @@ def spans() -> None:
 @click.option("--epochs", default=_TP.epochs, show_default=True, help="At most (early stopping on validation span IoU).")
 @click.option("--patience", default=_TP.patience, show_default=True, help="Epochs without improvement before stopping.")
 @click.option("--lr", default=_TP.lr, show_default=True)
+@click.option("--head-lr", default=_TP.head_lr, show_default=True, help="The start/end head's learning rate, times --lr.")
 @click.option("--batch-size", default=_TP.batch_size, show_default=True)
 @click.option("--max-length", default=_TP.max_length, show_default=True, help="Tokens of the window around the image.")
 @click.option("--stride", type=int, default=None, hidden=True,
@@ -82,7 +83,7 @@ def spans() -> None:
 @click.option("--no-bf16", "no_bf16", is_flag=True, help="Train in float32 even where bf16 is available.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def spans_train(db_path, base, epochs, patience, lr, batch_size, max_length, stride, iou_weight, negatives, none_weight,
+def spans_train(db_path, base, epochs, patience, lr, head_lr, batch_size, max_length, stride, iou_weight, negatives, none_weight,
                 labels, max_examples, context_words, no_bf16, seed, device) -> None:
     """Train on the images whose alt text reappears in their context; prints the run id.
 
@@ -95,7 +96,7 @@ def spans_train(db_path, base, epochs, patience, lr, batch_size, max_length, str
     from ..spans.train import TrainParams, train
 
     conn = _open(db_path)
-    p = TrainParams(base=base, epochs=epochs, patience=patience, lr=lr, batch_size=batch_size, max_length=max_length,
+    p = TrainParams(base=base, epochs=epochs, patience=patience, lr=lr, head_lr=head_lr, batch_size=batch_size, max_length=max_length,
                     iou_weight=iou_weight, seed=seed, max_examples=max_examples, negatives=negatives,
                     none_weight=none_weight, labels=labels, context_words=context_words, bf16=not no_bf16,
                     device=device)

@@ -12,7 +12,8 @@ class TrainParams:
     base: str = DEFAULT_BASE
     epochs: int = 8  # at most; training stops when validation span IoU has not improved for `patience`
     patience: int = 2
-    lr: float = 1e-4
+    lr: float = 2e-4
+    head_lr: float = 1.0  # the start/end head's learning rate, in multiples of lr (it starts from random)
     batch_size: int = 16
     max_length: int = 128  # tokens of the window around the [IMG] marker
     iou_weight: float = 1.0

@@ -87,7 +87,10 @@ def fit(model, train_w, val_w, pad: int, device, p: TrainParams, on_epoch=None, 
         return m["validation"]["span_iou"]
 
     report(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=p.lr)
+    head = [q for n, q in model.named_parameters() if n.startswith("qa_outputs.")]
+    ids = {id(q) for q in head}
+    body = [q for q in model.parameters() if id(q) not in ids]
+    opt = torch.optim.AdamW([{"params": body, "lr": p.lr}, {"params": head, "lr": p.lr * p.head_lr}], lr=p.lr)
     rng = random.Random(p.seed)
     seen, best, best_epoch, bad, epoch = 0, None, 0, 0, 0
     best_state = None
