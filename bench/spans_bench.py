@@ -39,7 +39,6 @@ CONFIGS = [
     ("lr 2e-4", dict(lr=2e-4)),
     ("negatives 1.0 (old default)", dict(negatives=1.0)),
     ("none weight 0.5", dict(none_weight=0.5)),
-    ("window 128 tokens", dict(max_length=128)),
     ("head lr x10", dict(head_lr=10.0)),
 ]
 
@@ -170,6 +169,13 @@ def experiment(db: str, seed: int, configs: list) -> list[dict]:
     dev = torch.device("cpu")
     rows = []
     cache: dict = {}
+    # window length by reach (tokenisation only): positives whose span shares a window with the marker
+    tok, _ = load(None)
+    pos = [e for e in load_training_examples(conn, seed, 0.0) if e.label]
+    reach = {n: dict(trainable=len(encode(tok, pos, n, train=True)),
+                     in_centred_window=sum(w.has_label for w in encode(tok, pos, n, train=False)))
+             for n in (48, 64, 96, 128, 256)}
+    print(json.dumps({"positives": len(pos), "reach": reach}), flush=True)
     for name, change in configs:
         cfg = dict(BASE, **change)
         p = TrainParams(seed=seed, **cfg)
@@ -179,6 +185,9 @@ def experiment(db: str, seed: int, configs: list) -> list[dict]:
             split = split_by_domain(ex, seed)
             cache[key] = {s: [e for e in ex if split[e.media_id] == s] for s in ("train", "validation", "test")}
         by_split = cache[key]
+        if ("baselines", key) not in cache:
+            cache[("baselines", key)] = True
+            print(json.dumps(baselines(by_split, name)), flush=True)
         seed_all(seed)
         tok, model = load(None)
         train_w = encode(tok, by_split["train"], p.max_length, train=True)
@@ -195,6 +204,19 @@ def experiment(db: str, seed: int, configs: list) -> list[dict]:
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
+
+
+def baselines(by_split: dict, config: str) -> dict:
+    """The nearest sentence and the figcaption on the same validation and test examples."""
+    from wdb.spans.evaluate import nearest_sentence
+    from wdb.spans.metrics import scores
+
+    out: dict = {"baselines_for": config}
+    for name, fn in (("nearest_sentence", nearest_sentence),
+                     ("figcaption", lambda e: e.to_page(*e.figcaption) if e.figcaption else None)):
+        out[name] = {s: scores([(fn(e), e.to_page(*e.label) if e.label else None) for e in by_split[s]])
+                     for s in ("validation", "test")}
+    return out
 
 
 def table(rows: list[dict]) -> str:

@@ -15,7 +15,7 @@ class TrainParams:
     lr: float = 2e-4
     head_lr: float = 1.0  # the start/end head's learning rate, in multiples of lr (it starts from random)
     batch_size: int = 16
-    max_length: int = 128  # tokens of the window around the [IMG] marker
+    max_length: int = 64  # tokens of the window around the [IMG] marker
     iou_weight: float = 1.0
     seed: int = 0
     max_examples: int | None = None
