@@ -62,15 +62,27 @@ def encode(tok, examples: list[Example], max_length: int, train: bool) -> list[W
     """
     if not examples:
         return []
-    enc = tok([e.context for e in examples], add_special_tokens=False, truncation=False,
-              return_offsets_mapping=True, padding=False)
     marker_id = tok.convert_tokens_to_ids(MARKER)
     cls_id = tok.cls_token_id if tok.cls_token_id is not None else 0
     sep_id = tok.sep_token_id if tok.sep_token_id is not None else 0
     body = max(8, max_length - 2)
+    cuts = [(0, len(e.context)) if train else _cut(e, 8 * max_length) for e in examples]
+    enc = tok([e.context[a:b] for e, (a, b) in zip(examples, cuts, strict=True)], add_special_tokens=False,
+              truncation=False, return_offsets_mapping=True, padding=False)
     out = []
     for i, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"], strict=True)):
         ex = examples[i]
+        a0, a1 = cuts[i]
+        if a0 or a1 < len(ex.context):
+            n = len(ids)
+            m = ids.index(marker_id) if marker_id in ids else n // 2
+            lo = min(max(0, m - body // 2), max(0, n - body))
+            if (lo == 0 and a0 > 0) or (lo + body >= n and a1 < len(ex.context)):
+                # the window reaches a cut: tokenise the whole context (same window as without the cut)
+                full = tok(ex.context, add_special_tokens=False, truncation=False, return_offsets_mapping=True)
+                ids, offs = full["input_ids"], full["offset_mapping"]
+            else:
+                offs = [(x + a0, y + a0) for x, y in offs]
         n = len(ids)
         try:
             m = ids.index(marker_id)
@@ -98,6 +110,20 @@ def encode(tok, examples: list[Example], max_length: int, train: bool) -> list[W
         window_offs = [None] + [tuple(offs[k]) if k != m else None for k in range(lo, hi)] + [None]
         out.append(Window(i, [cls_id] + ids[lo:hi] + [sep_id], window_offs, start, end, inside))
     return out
+
+
+def _cut(ex: Example, chars: int) -> tuple[int, int]:
+    """A part of the context around the marker, cut at whitespace (whole words tokenise the same)."""
+    b = ex.before_len
+    a0 = max(0, b - chars)
+    a1 = min(len(ex.context), b + len(MARKER) + 2 + chars)
+    if a0 > 0:
+        k = ex.context.find(" ", a0, b)
+        a0 = k + 1 if k >= 0 else 0
+    if a1 < len(ex.context):
+        k = ex.context.rfind(" ", b + len(MARKER) + 2, a1)
+        a1 = k if k >= 0 else len(ex.context)
+    return a0, a1
 
 
 def length_batches(windows: list[Window], batch_size: int, rng=None, pool: int = 16) -> list[list[int]]:
