@@ -5,7 +5,8 @@ Per set of examples (a split, a description type):
   answer "none" scores 0 there), so a model that always says "none" scores 0;
 - none_precision / none_recall: of the answers "none", and of the true "none" examples;
 - f1: the macro F1 of two classes, "span" (a predicted span counts as right when its IoU with the
-  true span is at least 0.5) and "none"; a collapse to either answer halves it at best;
+  true span is at least 0.5) and "none" (a class that is neither true nor answered in the set is
+  left out); a collapse to either answer halves it at best where both are true;
 - none_share / true_none_share: how often "none" is answered, and how often it is true.
 """
 from __future__ import annotations
@@ -47,8 +48,10 @@ def scores(pairs: list[tuple[Span, Span]]) -> dict:
         em += e
         iou += i
         hits += p is not None and i >= IOU_HIT
-    f_span = _f1(hits, pred_span, len(spans))
-    f_none = _f1(both_none, pred_none, true_none)
+    # macro F1 over the classes that occur (in the truth or the answers): a group without true or
+    # answered "none" is scored on spans alone
+    classes = [_f1(tp, p_, t_) for tp, p_, t_ in ((hits, pred_span, len(spans)), (both_none, pred_none, true_none))
+               if p_ + t_]
     return {
         "n": n,
         "span_n": len(spans),
@@ -56,7 +59,7 @@ def scores(pairs: list[tuple[Span, Span]]) -> dict:
         "span_iou": round(iou / len(spans), 4) if spans else None,
         "none_precision": round(both_none / pred_none, 4) if pred_none else None,
         "none_recall": round(both_none / true_none, 4) if true_none else None,
-        "f1": round((f_span + f_none) / 2, 4) if n else None,
+        "f1": round(sum(classes) / len(classes), 4) if classes else None,
         "none_share": round(pred_none / n, 4) if n else None,
         "true_none_share": round(true_none / n, 4) if n else None,
     }
