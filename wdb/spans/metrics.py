@@ -65,32 +65,26 @@ def scores(pairs: list[tuple[Span, Span]]) -> dict:
     }
 
 
-NEVER = 1e30  # a threshold that never answers "none"
-
-
 def decide(span: Span, none_prob: float, confidence: float, threshold: float | None) -> Span:
-    """The answer: "none" when none_prob reaches `threshold` times the best span's confidence (the
-    SQuAD 2.0 null-score rule: a ratio travels across sites better than a none_prob cut-off);
-    runs from before thresholds use 1."""
+    """The answer: "none" when none_prob reaches the run's threshold (runs from before thresholds:
+    when it reaches the best span's confidence), else the best span."""
     if span is None:
         return None
-    k = 1.0 if threshold is None else threshold
-    return None if none_prob >= k * confidence else span
+    if threshold is None:
+        return None if none_prob >= confidence else span
+    return None if none_prob >= threshold else span
 
 
 def choose_threshold(raw: list[tuple[Span, float, float]], truths: list[Span]) -> float:
-    """The ratio threshold (see decide) with the best combined F1 on these (validation) examples;
-    raw[k] = (best span, none_prob, confidence). Ties go to the ratio nearest 1."""
-    import math
-
+    """The none_prob threshold with the best combined F1 on these (validation) examples; raw[k] =
+    (best span, none_prob, confidence). Ties go to the threshold nearest 0.5."""
     if not raw:
-        return 1.0
-    ratios = {r[1] / r[2] for r in raw if r[0] is not None and r[2] > 0}
-    cands = sorted({0.0, 1.0, NEVER} | ratios | {x * (1 + 1e-9) for x in ratios})
+        return 0.5
+    cands = sorted({0.0, 0.5, 1.01} | {round(r[1], 6) for r in raw} | {round(r[1] + 1e-6, 6) for r in raw})
     best = None
     for t in cands:
         f = scores([(decide(r[0], r[1], r[2], t), y) for r, y in zip(raw, truths, strict=True)])["f1"]
-        key = (f if f is not None else -1.0, -abs(math.log(t)) if t > 0 else -1e9)
+        key = (f, -abs(t - 0.5))
         if best is None or key > best[0]:
             best = (key, t)
     return best[1]

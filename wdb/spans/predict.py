@@ -2,9 +2,9 @@
 
 One window of the run's `max_length` tokens around each image's [IMG] marker, batched by length
 (little padding), bf16 where the hardware has it; "no description" when none_prob reaches the
-run's threshold times the best span's confidence (chosen on the validation split at training).
-Incremental: only contexts without a span for this run; a new run adds its own rows and never
-overwrites another run's (`current_spans` shows the newest run's).
+run's threshold (chosen on the validation split at training). Incremental: only contexts without
+a span for this run; a new run adds its own rows and never overwrites another run's
+(`current_spans` shows the newest run's).
 """
 from __future__ import annotations
 

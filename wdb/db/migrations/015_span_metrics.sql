@@ -1,8 +1,7 @@
 -- wdb schema, part 15: span-extractor figures that answering "no description" cannot game.
 
--- a prediction of this run is "no description" when none_prob >= none_threshold * confidence (the
--- SQuAD 2.0 null-score rule); chosen on the validation split for the best combined F1 (NULL: a run
--- from before, ratio 1)
+-- none_prob at or above which a prediction of this run is "no description"; chosen on the
+-- validation split for the best combined F1 (NULL: a run from before, none when none_prob >= confidence)
 ALTER TABLE span_runs ADD COLUMN none_threshold REAL;
 -- the epoch whose weights were kept: the best validation span IoU (early stopping)
 ALTER TABLE span_runs ADD COLUMN best_epoch INTEGER;
