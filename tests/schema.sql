@@ -406,6 +406,15 @@ CREATE TABLE sd_set_scores (
     value REAL NOT NULL,
     PRIMARY KEY (base, sd_run_id, config, scope, clip_model_id, metric, reference)
 );
+CREATE TABLE span_epoch_spans (
+    run_id INTEGER NOT NULL REFERENCES span_runs(id),
+    epoch INTEGER NOT NULL,            -- 0: before training
+    split TEXT NOT NULL,               -- train (its first 512 windows) | validation
+    span_n INTEGER NOT NULL,           -- windows of examples with a true span
+    span_em REAL,
+    span_iou REAL,
+    PRIMARY KEY (run_id, epoch, split)
+);
 CREATE TABLE span_epochs (
     run_id INTEGER NOT NULL REFERENCES span_runs(id),
     epoch INTEGER NOT NULL,            -- 0: before training
@@ -432,6 +441,22 @@ CREATE TABLE span_examples (
     label TEXT NOT NULL,               -- span (alt text found in context) | none (alt text not found)
     PRIMARY KEY (run_id, media_id)
 );
+CREATE TABLE span_metrics (
+    run_id INTEGER NOT NULL REFERENCES span_runs(id),
+    split TEXT NOT NULL,               -- train | validation | test
+    method TEXT NOT NULL,              -- model | nearest_sentence | figcaption | random
+    grp TEXT NOT NULL,                 -- all | exact | normalised | partial | none | figcaption (label kind) | figcaption_truth | conf:0.8-1.0 ...
+    n INTEGER NOT NULL,                -- examples
+    span_n INTEGER NOT NULL,           -- of which with a true span
+    span_em REAL,                      -- exact match on the examples with a true span ("none" scores 0)
+    span_iou REAL,                     -- character IoU on the examples with a true span ("none" scores 0)
+    none_precision REAL,               -- share of the answers "none" that are right
+    none_recall REAL,                  -- share of the true "none" examples answered "none"
+    f1 REAL,                           -- macro F1 of the classes span (IoU >= 0.5 counts) and none
+    none_share REAL,                   -- share of answers that are "none"
+    true_none_share REAL,              -- share of examples whose truth is "none"
+    PRIMARY KEY (run_id, split, method, grp)
+);
 CREATE TABLE span_runs (
     id INTEGER PRIMARY KEY,
     base TEXT NOT NULL,                -- backbone: Hugging Face id or local directory
@@ -443,7 +468,7 @@ CREATE TABLE span_runs (
     started_at TEXT NOT NULL,
     finished_at TEXT,
     train_seconds REAL
-);
+, none_threshold REAL, best_epoch INTEGER);
 CREATE TABLE spans (
     media_id INTEGER NOT NULL REFERENCES media(id),
     run_id INTEGER NOT NULL REFERENCES span_runs(id),

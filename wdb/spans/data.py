@@ -108,12 +108,29 @@ def iter_examples(conn: sqlite3.Connection, where: str = "", params: tuple = (),
         yield ex
 
 
+LABELS = ("alt", "figcaption")
+
+
 def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float = 1.0,
-                           max_examples: int | None = None, words: int | None = None) -> list[Example]:
-    """Images with an alt text: positives where it reappears in the context, negatives (no span)
-    where it does not, `negatives` per positive, sampled with the seed."""
+                           max_examples: int | None = None, words: int | None = None,
+                           labels: tuple[str, ...] = ("alt",)) -> list[Example]:
+    """Every image of every ingested page whose alt text reappears in its context is a positive
+    (kind exact | normalised | partial); images whose alt text does not reappear are negatives (no
+    span), `negatives` per positive, sampled with the seed. With "figcaption" in `labels`, an
+    image whose `<figcaption>` text is found in its context (and whose alt is not) is a positive
+    of kind "figcaption" too."""
+    bad = [x for x in labels if x not in LABELS]
+    if bad or "alt" not in labels:
+        raise ValueError(f"labels: alt, optionally with figcaption (alt,figcaption), not {','.join(labels)}")
+    fig = "figcaption" in labels
+    where = "AND (m.alt IS NOT NULL OR m.figcaption IS NOT NULL)" if fig else "AND m.alt IS NOT NULL"
     # sampled in an order of content, not of row ids (which depend on how ingest was scheduled)
-    rows = sorted(iter_examples(conn, "AND m.alt IS NOT NULL", words=words), key=lambda e: e.key)
+    rows = []
+    for e in iter_examples(conn, where, words=words):
+        if fig and e.label is None and e.kind in ("none", "unlabelled") and e.figcaption is not None:
+            e.label, e.kind = e.figcaption, "figcaption"
+        rows.append(e)
+    rows.sort(key=lambda e: e.key)
     pos = [e for e in rows if e.label is not None]
     neg = [e for e in rows if e.kind == "none"]
     rng = random.Random(seed)
@@ -128,22 +145,29 @@ def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float
 
 def split_by_domain(examples: list[Example], seed: int, val: float = 0.15, test: float = 0.15) -> dict[int, str]:
     """media_id -> train | validation | test; a domain lies in one split only. Domains are taken in
-    a seeded order and fill test, then validation, to their share of the positive examples."""
+    a seeded order and fill test, then validation, to their share of the positive examples and of
+    the "none" examples (so that both splits hold both, and the none threshold can be chosen on
+    validation). A site with more positives than a split's share trains."""
     domains: dict[str, list[Example]] = {}
     for e in examples:
         domains.setdefault(e.domain, []).append(e)
     order = sorted(domains, key=lambda d: hashlib.sha256(f"{seed}:{d}".encode()).hexdigest())
     positives = sum(1 for e in examples if e.label is not None) or 1
+    nones = sum(1 for e in examples if e.label is None)
+    want = {"test": (test * positives, test * nones), "validation": (val * positives, val * nones)}
+    filled = {name: [0, 0] for name in want}
     split_of: dict[str, str] = {}
-    filled = {"test": 0, "validation": 0}
     for d in order:
         pos = sum(1 for e in domains[d] if e.label is not None)
-        if filled["test"] < test * positives and pos:
-            split_of[d] = "test"
-        elif filled["validation"] < val * positives and pos:
-            split_of[d] = "validation"
-        else:
-            split_of[d] = "train"
-        if split_of[d] in filled:
-            filled[split_of[d]] += pos
+        neg = len(domains[d]) - pos
+        split_of[d] = "train"
+        for name, (wp, wn) in want.items():
+            if pos > wp:
+                break  # a big site: it trains
+            f = filled[name]
+            if (pos and f[0] < wp) or (neg and f[1] < wn and f[0] + pos <= 1.5 * wp):
+                split_of[d] = name
+                f[0] += pos
+                f[1] += neg
+                break
     return {e.media_id: split_of[e.domain] for e in examples}

@@ -1,4 +1,5 @@
-"""`wdb spans eval`: EM and IoU on the held-out sites, by description type, against baselines."""
+"""`wdb spans eval`: the model and every baseline on the held-out sites, by description type, on
+figures that answering "none" cannot game (`metrics.py`)."""
 from __future__ import annotations
 
 import random
@@ -7,21 +8,12 @@ import sqlite3
 import sys
 
 from .data import SHIFT, Example, iter_examples
+from .metrics import char_scores, scores  # noqa: F401 (char_scores: used by callers)
 from ..db import transaction
 from ..stage import stage_run
 
 BINS = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
 _SENT = re.compile(r"[^\n.!?]+[.!?]*")
-
-
-def char_scores(pred: tuple[int, int] | None, truth: tuple[int, int] | None) -> tuple[float, float]:
-    """(exact match, IoU) of two character spans; None is "no description"."""
-    if pred is None or truth is None:
-        v = 1.0 if pred is None and truth is None else 0.0
-        return v, v
-    inter = max(0, min(pred[1], truth[1]) - max(pred[0], truth[0]))
-    union = (pred[1] - pred[0]) + (truth[1] - truth[0]) - inter
-    return float(pred == truth), inter / union if union else 0.0
 
 
 def nearest_sentence(ex: Example) -> tuple[int, int] | None:
@@ -56,7 +48,8 @@ def random_span(ex: Example, rng: random.Random, none_rate: float, lengths: list
 
 
 def evaluate(conn: sqlite3.Connection, run_id: int, seed: int = 0, log=sys.stderr) -> dict:
-    """Model and baselines on the run's test split; rows in span_evals (replaced), a runs row."""
+    """Model and baselines on the run's test split; rows in span_metrics (split test, replaced) and
+    span_evals (EM/IoU over all examples, as before), a runs row."""
     with stage_run(conn, "spans eval", dict(run_id=run_id, seed=seed)) as run:
         out = _evaluate(conn, run_id, seed, log)
         run.counts["groups"] = sum(len(v) for v in out["results"].values())
@@ -64,27 +57,36 @@ def evaluate(conn: sqlite3.Connection, run_id: int, seed: int = 0, log=sys.stder
 
 
 def _evaluate(conn: sqlite3.Connection, run_id: int, seed: int, log) -> dict:
-    from .predict import predict, run_params
+    from .predict import predict, run_params, run_threshold
 
-    words = run_params(conn, run_id)[1].get("context_words")
-
-    test_ids = [r[0] for r in conn.execute(
-        "SELECT media_id FROM span_examples WHERE run_id = ? AND split = 'test'", (run_id,))]
-    seen = {r[0] for r in conn.execute("SELECT media_id FROM span_examples WHERE run_id = ? AND split != 'test'",
-                                       (run_id,))}
+    params = run_params(conn, run_id)[1]
+    words = params.get("context_words")
+    fig_labels = "figcaption" in str(params.get("labels", "alt"))
+    split_of = dict(conn.execute("SELECT media_id, split FROM span_examples WHERE run_id = ?", (run_id,)))
+    test_ids = [i for i, s in split_of.items() if s == "test"]
     fig_ids = [r[0] for r in conn.execute(
         "SELECT id FROM media WHERE kind = 'image' AND pos IS NOT NULL AND figcaption IS NOT NULL")]
-    fig_ids = [i for i in fig_ids if i not in seen]
+    if fig_labels:
+        # figcaptions were labels: only sites the model never trained or validated on
+        seen_sites = {r[0] for r in conn.execute(
+            "SELECT DISTINCT p.domain FROM span_examples x JOIN media m ON m.id = x.media_id "
+            "JOIN pages p ON p.id = m.page_id WHERE x.run_id = ? AND x.split != 'test'", (run_id,))}
+        site = dict(conn.execute("SELECT m.id, p.domain FROM media m JOIN pages p ON p.id = m.page_id "
+                                 "WHERE m.figcaption IS NOT NULL"))
+        fig_ids = [i for i in fig_ids if site.get(i) not in seen_sites]
+    else:
+        fig_ids = [i for i in fig_ids if split_of.get(i, "test") == "test"]
     predict(conn, run_id, media_ids=test_ids + fig_ids, log=log)
     preds = {r[0]: ((r[1], r[2]) if r[1] is not None else None, r[3], r[4])
              for r in conn.execute("SELECT media_id, start, \"end\", confidence, none_prob FROM spans WHERE run_id = ?",
                                    (run_id,))}
-    ids = ",".join(map(str, test_ids)) or "NULL"
-    test = list(iter_examples(conn, f"AND m.id IN ({ids})", words=words))
-    fids = ",".join(map(str, fig_ids)) or "NULL"
-    figs = [e for e in iter_examples(conn, f"AND m.id IN ({fids})", labelled=False, words=words) if e.figcaption]
-    train = list(iter_examples(conn, "AND m.id IN (SELECT media_id FROM span_examples WHERE run_id = ? "
-                                     "AND split = 'train')", (run_id,), words=words))
+    labels = ("alt", "figcaption") if fig_labels else ("alt",)
+    test = [e for e in _examples(conn, test_ids, words, labels) if e.kind != "outside"]
+    labelled = {e.media_id for e in test}
+    figs = [e for e in iter_examples(conn, f"AND m.id IN ({_ids(fig_ids)})", labelled=False, words=words)
+            if e.figcaption]
+    train_ids = [i for i, s in split_of.items() if s == "train"]
+    train = _examples(conn, train_ids, words, labels)
     none_rate = sum(1 for e in train if e.label is None) / max(1, len(train))
     lengths = [len(e.context[e.label[0]:e.label[1]].split()) for e in train if e.label]
     rng = random.Random(seed)
@@ -101,29 +103,52 @@ def _evaluate(conn: sqlite3.Connection, run_id: int, seed: int, log) -> dict:
         "figcaption": fig_truth,
         "random": lambda e: random_span(e, rng, none_rate, lengths),
     }
-    rows = []
-    out: dict = {"run": run_id, "test_examples": len(test), "figcaption_examples": len(figs), "results": {}}
+    rows, metric_rows = [], []
+    out: dict = {"run": run_id, "none_threshold": run_threshold(conn, run_id), "test_examples": len(test),
+                 "figcaption_examples": len(figs), "results": {}}
     for name, fn in methods.items():
-        groups: dict[str, list[tuple[float, float]]] = {}
+        groups: dict[str, list[tuple]] = {}
         for e in test:
-            score = char_scores(fn(e), truth(e))
-            groups.setdefault("all", []).append(score)
-            groups.setdefault(e.kind, []).append(score)
+            pair = (fn(e), truth(e))
+            groups.setdefault("all", []).append(pair)
+            groups.setdefault(e.kind, []).append(pair)
             if name == "model":
                 conf = max(preds[e.media_id][1] or 0.0, preds[e.media_id][2] or 0.0)
                 lo, hi = next(b for b in BINS if b[0] <= conf < b[1])
-                groups.setdefault(f"conf:{lo:.1f}-{min(hi, 1.0):.1f}", []).append(score)
-        for e in figs:  # human-written captions, never used as labels
-            groups.setdefault("figcaption", []).append(char_scores(fn(e), fig_truth(e)))
+                groups.setdefault(f"conf:{lo:.1f}-{min(hi, 1.0):.1f}", []).append(pair)
+        for e in figs:  # human-written captions (never labels on these sites)
+            groups.setdefault("figcaption_truth", []).append((fn(e), fig_truth(e)))
         res = {}
-        for g, scores in sorted(groups.items()):
-            n = len(scores)
-            em = sum(s[0] for s in scores) / n
-            iou = sum(s[1] for s in scores) / n
-            res[g] = {"n": n, "em": round(em, 4), "iou": round(iou, 4)}
-            rows.append((run_id, name, g, n, em, iou))
+        for g, pairs in sorted(groups.items()):
+            m = scores(pairs)
+            n = len(pairs)
+            both = [char_scores(p, t) for p, t in pairs]
+            m["em"] = round(sum(b[0] for b in both) / n, 4)
+            m["iou"] = round(sum(b[1] for b in both) / n, 4)
+            res[g] = m
+            rows.append((run_id, name, g, n, m["em"], m["iou"]))
+            metric_rows.append(("test", name, g, m))
         out["results"][name] = res
+    out["unlabelled_test_images"] = len(set(test_ids) - labelled)
+    from .train import store_metrics
+
     with transaction(conn):
         conn.execute("DELETE FROM span_evals WHERE run_id = ?", (run_id,))
         conn.executemany("INSERT INTO span_evals (run_id, method, grp, n, em, iou) VALUES (?,?,?,?,?,?)", rows)
+        conn.execute("DELETE FROM span_metrics WHERE run_id = ? AND split = 'test' AND method != 'model'", (run_id,))
+        store_metrics(conn, run_id, metric_rows)
+    return out
+
+
+def _ids(ids) -> str:
+    return ",".join(map(str, ids)) or "NULL"
+
+
+def _examples(conn, ids, words, labels) -> list[Example]:
+    """The run's examples with their labels, as training saw them."""
+    out = []
+    for e in iter_examples(conn, f"AND m.id IN ({_ids(ids)})", words=words):
+        if "figcaption" in labels and e.label is None and e.kind in ("none", "unlabelled") and e.figcaption:
+            e.label, e.kind = e.figcaption, "figcaption"
+        out.append(e)
     return out

