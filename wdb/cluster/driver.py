@@ -23,9 +23,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..db import db_path, side_dir, transaction
-from ..db.indexes import drop_deferred, update_indexes
-from ..ingest import IngestResult, register_sources
-from ..ingest.store import Writer, pending_chunks
+from ..db.indexes import update_indexes
+from ..ingest import IngestResult, finish_archives, start_ingest
 from .merge import ShardError, _kill_point, merge_shard
 
 MAX_RETRIES = 3  # attempts after a worker death (Ray's max_retries)
@@ -60,13 +59,7 @@ def _ray(address: str | None, quiet: bool):
 def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, quiet: bool, record_timeout: float,
                fts: bool, t0: float, address: str | None = None, shard_dir: str | None = None,
                task_timeout: float | None = None, max_retries: int = MAX_RETRIES) -> IngestResult:
-    w = Writer(conn, run.id, quiet=quiet)
-    run.counts = w.counts
-    result = IngestResult(run.id, w.counts, 0.0)
-    todo = register_sources(conn, w, sources, chunk_bytes, result)
-    chunks = pending_chunks(conn, todo)
-    if chunks:
-        drop_deferred(conn)
+    w, result, todo, chunks = start_ingest(conn, run, sources, chunk_bytes, quiet)
     sdir = Path(shard_dir).resolve() if shard_dir else side_dir(conn, "shards")
     if not shard_dir and (address or os.environ.get("RAY_ADDRESS")) and chunks:
         w.say(None, None, None, "shards", f"no --shard-dir: shards go to {sdir}, which every node must be able "
@@ -197,12 +190,7 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
         if progress and not quiet and sys.stderr.isatty():
             sys.stderr.write("\n")
     st["running"] = 0
-    for aid in todo:
-        s = w.finish_archive(aid)
-        result.archives[s] = result.archives.get(s, 0) + 1
-        if s == "failed":
-            err = conn.execute("SELECT error FROM archives WHERE id = ?", (aid,)).fetchone()[0]
-            w.say(aid, None, None, "failed", err or "no record could be read")
+    finish_archives(conn, w, result, todo)
     report(force=True)
     if fts:
         result.indexed = update_indexes(conn)

@@ -11,13 +11,11 @@ import base64
 import hashlib
 import json
 import sqlite3
-import urllib.request
 
 from ..errors import PointerMismatch, WdbError
 from ..ingest import columns as C
 from ..ingest.extract_record import Batch, Settings, process_record
-from ..inputs import HTTP_TIMEOUT, is_url
-from ..warc.payload import read_verified
+from ..warc.payload import RangeNotServed, open_range, read_verified
 from ..warc.reader import read_record
 
 MAX_BLOCK = 64 << 20
@@ -29,16 +27,10 @@ class NoSuchItem(WdbError):
 
 
 def _record(location: str, offset: int, length: int | None, inner: int):
-    if is_url(location):
-        end = f"{offset + length - 1}" if length else ""
-        req = urllib.request.Request(location, headers={"Range": f"bytes={offset}-{end}"})
-        f = urllib.request.urlopen(req, timeout=HTTP_TIMEOUT)
-        if f.status != 206:
-            f.close()
-            raise PointerMismatch(f"{location} does not serve byte ranges (HTTP {f.status})")
-    else:
-        f = open(location, "rb")
-        f.seek(offset)
+    try:
+        f = open_range(location, offset, length)
+    except RangeNotServed as e:
+        raise PointerMismatch(str(e)) from e
     with f:
         return read_record(f, offset, inner, max_block=MAX_BLOCK)
 

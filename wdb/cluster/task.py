@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from ..db import open_db, transaction
-from ..ingest import MAX_ATTEMPTS, _run_inline
+from ..ingest import _run_inline, record_failure
 from ..ingest.chunk import Chunk, Progress
 from ..ingest.pool import Supervisor
 from ..ingest.store import Writer, owner_name
@@ -105,12 +105,7 @@ def run_task(spec: dict) -> dict:
                 w.write(c, prog)
                 _fault(fault, spec["location"], "commit")
 
-            def on_failure(c: Chunk, offset, kind: str, message: str) -> bool:
-                w.problem(c.archive_id, offset, kind, message)
-                if offset is None and c.attempts >= MAX_ATTEMPTS:
-                    w.fail_chunk(c.archive_id, c.start)
-                    return False
-                return True
+            on_failure = record_failure(w)
 
             if isolated:
                 Supervisor(1, spec["settings"], spec["record_timeout"]).run([chunk], on_progress, on_failure)

@@ -92,7 +92,9 @@ def ingest(conn: sqlite3.Connection, inputs: list[str], *, workers: int | None =
     return result
 
 
-def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet, record_timeout, fts, t0):
+def start_ingest(conn, run, sources, chunk_bytes: int, quiet: bool):
+    """The first steps of every executor: (writer, result, archive ids to read, their pending chunks),
+    the deferred indexes dropped when there is work."""
     w = Writer(conn, run.id, quiet=quiet)
     run.counts = w.counts
     result = IngestResult(run.id, w.counts, 0.0)
@@ -100,6 +102,32 @@ def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
     chunks = pending_chunks(conn, todo_archives)
     if chunks:
         drop_deferred(conn)  # random-order URL indexes: rebuilt by `wdb index` (wdb/db/indexes.py)
+    return w, result, todo_archives, chunks
+
+
+def finish_archives(conn, w: Writer, result: IngestResult, archive_ids) -> None:
+    """Close the run's archives (done / partial / failed) and count them in result."""
+    for aid in archive_ids:
+        st = w.finish_archive(aid)
+        result.archives[st] = result.archives.get(st, 0) + 1
+        if st == "failed":
+            err = conn.execute("SELECT error FROM archives WHERE id = ?", (aid,)).fetchone()[0]
+            w.say(aid, None, None, "failed", err or "no record could be read")
+
+
+def record_failure(w: Writer):
+    """The failure callback of every executor: a problem row; a chunk failed after MAX_ATTEMPTS."""
+    def on_failure(chunk: Chunk, offset, kind: str, message: str) -> bool:
+        w.problem(chunk.archive_id, offset, kind, message)
+        if offset is None and chunk.attempts >= MAX_ATTEMPTS:
+            w.fail_chunk(chunk.archive_id, chunk.start)
+            return False
+        return True
+    return on_failure
+
+
+def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet, record_timeout, fts, t0):
+    w, result, todo_archives, chunks = start_ingest(conn, run, sources, chunk_bytes, quiet)
     total = sum(((c.end or size or 0) - c.pos) for c, size in chunks) or None
     bar = progress_bar(progress and not quiet, total, "ingest", "B")
     seen: dict[tuple, int] = {c.key: c.pos for c, _ in chunks}
@@ -109,12 +137,7 @@ def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
         bar.update(max(0, prog.bytes_read - seen.get(chunk.key, 0)))
         seen[chunk.key] = prog.bytes_read
 
-    def on_failure(chunk: Chunk, offset, kind: str, message: str) -> bool:
-        w.problem(chunk.archive_id, offset, kind, message)
-        if offset is None and chunk.attempts >= MAX_ATTEMPTS:
-            w.fail_chunk(chunk.archive_id, chunk.start)
-            return False
-        return True
+    on_failure = record_failure(w)
 
     try:
         plain = [c for c, _ in chunks]
@@ -126,12 +149,7 @@ def _ingest(conn, run, sources, workers, settings, chunk_bytes, progress, quiet,
         bar.close()
     # only a run that got here finishes its archives: an interrupted one leaves them 'running' (with
     # its dead owner), to be resumed by the next run
-    for aid in todo_archives:
-        st = w.finish_archive(aid)
-        result.archives[st] = result.archives.get(st, 0) + 1
-        if st == "failed":
-            err = conn.execute("SELECT error FROM archives WHERE id = ?", (aid,)).fetchone()[0]
-            w.say(aid, None, None, "failed", err or "no record could be read")
+    finish_archives(conn, w, result, todo_archives)
     if fts:
         result.indexed = update_indexes(conn)
     result.seconds = time.monotonic() - t0

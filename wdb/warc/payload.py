@@ -10,20 +10,29 @@ from .reader import read_record
 MAX_SERVE_BYTES = 16 << 20
 
 
-def read_payload(location: str, offset: int, length: int | None, inner: int = 0,
-                 cap: int = MAX_SERVE_BYTES) -> tuple[bytes, bool]:
-    """(payload, capped) of the record at (location, offset, inner); location: path or URL."""
+class RangeNotServed(OSError):
+    """An HTTP server answered a Range request with the whole file (or an error)."""
+
+
+def open_range(location: str, offset: int, length: int | None):
+    """A binary stream starting at offset of a local file, or an HTTP Range response for a URL."""
     if is_url(location):
         end = f"{offset + length - 1}" if length else ""
         req = urllib.request.Request(location, headers={"Range": f"bytes={offset}-{end}"})
         f = urllib.request.urlopen(req, timeout=HTTP_TIMEOUT)
         if f.status != 206:
             f.close()
-            raise OSError(f"{location} does not serve byte ranges (HTTP {f.status})")
-    else:
-        f = open(location, "rb")
-        f.seek(offset)
-    with f:
+            raise RangeNotServed(f"{location} does not serve byte ranges (HTTP {f.status})")
+        return f
+    f = open(location, "rb")
+    f.seek(offset)
+    return f
+
+
+def read_payload(location: str, offset: int, length: int | None, inner: int = 0,
+                 cap: int = MAX_SERVE_BYTES) -> tuple[bytes, bool]:
+    """(payload, capped) of the record at (location, offset, inner); location: path or URL."""
+    with open_range(location, offset, length) as f:
         rec = read_record(f, offset, inner, max_block=cap + (1 << 16))
     if rec.block.startswith(b"HTTP/"):
         pl = parse_http_response(rec.block, cap)
