@@ -55,6 +55,7 @@ def test_the_wheel_holds_schema_queries_and_templates(installed):
     assert any(n.startswith("wdb/db/migrations/001_") for n in names)
     assert "wdb/db/queries/alt_pairs.sql" in names
     assert any(n.startswith("wdb/serve/templates/") and n.endswith(".html") for n in names)
+    assert "wdb/recipes/builtin/datacomp_basic.sql" in names and "wdb/serve/templates/wdb_gallery.html" in names
 
 
 def test_installed_wdb_migrates_ingests_queries_and_serves(installed):
@@ -71,6 +72,15 @@ def test_installed_wdb_migrates_ingests_queries_and_serves(installed):
     res = run(installed, "query", "w.db", "alt_pairs", "-p", "min_words", "1")
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert res.returncode == 0 and len(rows) == 20, res.stderr
+    # the later stages from the installed package: archived bytes, phash groups, a recipe, an export
+    for args in (("fetch", "w.db", "--archived-only", "--silent"), ("dedup", "w.db", "--by", "phash")):
+        res = run(installed, *args)
+        assert res.returncode == 0, res.stderr
+    res = run(installed, "recipe", "count", "w.db", "mmc4_dedup", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["pairs"] == 20, res.stderr
+    res = run(installed, "export", "w.db", "mmc4_dedup", "out", "--format", "webdataset")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((work / "out" / "sizes.json").read_text()) == {"00000000.tar": 20}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -78,7 +88,8 @@ def test_installed_wdb_migrates_ingests_queries_and_serves(installed):
                             stderr=subprocess.PIPE, text=True)
     try:
         pages = {}
-        for path in ("/w/media", "/w/alt_pairs?min_words=1", f"/-/wdb/media/{rows[0]['media_id']}"):
+        for path in ("/w/media", "/w/alt_pairs?min_words=1", f"/-/wdb/media/{rows[0]['media_id']}",
+                     "/-/wdb/gallery/mmc4_dedup"):
             for _ in range(300):  # wait for the server to listen (a condition, bounded)
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:

@@ -28,7 +28,7 @@ from .. import __version__
 from ..db import now, transaction
 from ..errors import BadParameter, WdbError
 from ..db.query import check_params
-from ..recipes import find
+from ..recipes import find, with_defaults
 from ..stage import Result, progress_bar, stage_run
 from .check import CheckFailed, Issue, check, narrows, structure, verify
 from .formats import FORMATS, Ctx
@@ -159,7 +159,8 @@ def export(conn: sqlite3.Connection, recipe_ref: str, params: dict, out: Path | 
     if s.shard_size < 1 or (s.resize is not None and s.resize < 1) or s.images not in ("url", "embed"):
         raise BadParameter("--shard-size and --resize must be positive, --images url or embed")
     recipe = find(recipe_ref)
-    params = check_params(recipe, params)  # typed as the recipe declares them: the manifest and hash hold these
+    # the recipe's defaults, then typed as it declares them: the manifest and the state hash hold these
+    params = check_params(recipe, with_defaults(recipe, params))
     recipe_sha = hashlib.sha256(recipe.sql.encode()).hexdigest()
     out = Path(out).resolve()
     fmt = FORMATS[s.format]
