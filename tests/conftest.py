@@ -1,4 +1,5 @@
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,6 @@ def start_serve(db, stdout=None, stderr=None, args=(), tries: int = 300):
     import socket
     import subprocess
     import sys
-    import time
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "wdb.cli", "serve", str(db), "--port", str(port), *args],
@@ -89,6 +89,18 @@ def start_serve(db, stdout=None, stderr=None, args=(), tries: int = 300):
                 break
             time.sleep(0.1)
     return proc, port
+
+
+def wait_until(condition, timeout: float = 60.0, step: float = 0.05):
+    """Poll condition() until it returns something true (and return that) or `timeout` seconds pass
+    (return its last value, for the caller's assert): a wait on a condition whose bound is generous
+    enough for a loaded machine, never a fixed sleep."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= end:
+            return value
+        time.sleep(step)
 
 
 def archive_htmls():

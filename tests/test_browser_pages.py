@@ -3,13 +3,12 @@ with rows from every stage (archive, fetch, CLIP, spans): each answers HTTP 200 
 error text; the media page shows the downloaded picture, its fetch status and its CLIP scores."""
 import json
 import shutil
-import time
 import urllib.request
 from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ROOT, start_serve
+from conftest import ROOT, start_serve, wait_until
 from test_serve import PARAMS, build_staged_db
 from wdb.db import query as queries
 
@@ -88,10 +87,7 @@ def test_media_page_shows_downloaded_picture_fetch_status_and_clip_scores(site, 
 
     base, ids = site
     visit(driver, f"{base}/-/wdb/media/{ids['web']}")
-    for _ in range(50):
-        if driver.execute_script("return document.getElementById('wdb-item').complete"):
-            break
-        time.sleep(0.1)
+    wait_until(lambda: driver.execute_script("return document.getElementById('wdb-item').complete"))
     width = driver.execute_script("return document.getElementById('wdb-item').naturalWidth")
     headings = [h.text for h in driver.find_elements(By.TAG_NAME, "h2")]
     cells = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "table.wdb-fields td")]

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ROOT, start_serve
+from conftest import ROOT, start_serve, wait_until
 from test_browser_pages import ERROR_JS, driver  # noqa: F401 -- the module fixture
 from test_recipes import HOSTILE, build, keys, pairs
 from wdb import recipes
@@ -63,13 +63,11 @@ def test_gallery_pages_thumbnails_and_hostile_captions(site, driver):  # noqa: F
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text
     assert driver.execute_script("return document.querySelectorAll('img[src=\"x\"], .wdb-pair script').length") == 0
-    for _ in range(100):  # thumbnails: the archived bytes, decoded by the browser
-        loaded = driver.execute_script("return Array.from(document.querySelectorAll('.wdb-pair img'))"
-                                       ".filter(i => i.complete && i.naturalWidth > 0).length")
-        if loaded == len(got):
-            break
+    def loaded() -> int:  # thumbnails: the archived bytes, decoded by the browser (scrolled into view)
         driver.execute_script("window.scrollBy(0, 600)")
-    assert loaded == len(got)
+        return driver.execute_script("return Array.from(document.querySelectorAll('.wdb-pair img'))"
+                                     ".filter(i => i.complete && i.naturalWidth > 0).length")
+    assert wait_until(lambda: loaded() == len(got)) and loaded() == len(got)
     (ROOT / "test-artefacts").mkdir(exist_ok=True)
     driver.save_screenshot(str(ROOT / "test-artefacts" / "gallery.png"))
     # a thumbnail leads to its media page

@@ -8,12 +8,11 @@ import io
 import os
 import re
 import sqlite3
-import time
 from urllib.parse import urlencode
 
 import pytest
 
-from conftest import CORPUS, ROOT, start_serve
+from conftest import CORPUS, ROOT, start_serve, wait_until
 from test_browser_pages import driver  # noqa: F401 - a fixture
 from wdb.db import open_db, side_dir, transaction
 from wdb.sd.prompts import generate, store_set
@@ -210,10 +209,8 @@ def test_browser_rates_a_pair_and_the_rows_are_stored(servers, driver):  # noqa:
     n0 = len(ratings(db))
     driver.get(f"http://127.0.0.1:{port}/-/wdb/ratings?{urlencode({'token': TOKEN, 'run': 1})}")
     base_id, tuned_id = pairs[0]
-    for _ in range(50):  # both pictures loaded from the WARC through their pointers
-        if driver.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"):
-            break
-        time.sleep(0.1)
+    wait_until(lambda: driver.execute_script(  # both pictures loaded from the WARC through their pointers
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"))
     assert driver.execute_script("return Array.from(document.images).every(i => i.naturalWidth == 64)")
     want = {}
     for k, a in enumerate(ASPECTS):
@@ -225,10 +222,7 @@ def test_browser_rates_a_pair_and_the_rows_are_stored(servers, driver):  # noqa:
     out.mkdir(exist_ok=True)
     driver.save_screenshot(str(out / "ratings-page.png"))
     driver.find_element(By.ID, "submit-1").click()
-    for _ in range(100):
-        if driver.find_elements(By.ID, "saved"):
-            break
-        time.sleep(0.1)
+    wait_until(lambda: driver.find_elements(By.ID, "saved"))
     assert driver.find_element(By.ID, "saved").text == "Saved 10 ratings."
     got = ratings(db)[n0:]
     assert sorted(got) == sorted((i, "alice", a, v) for (i, a), v in want.items())

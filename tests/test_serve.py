@@ -6,11 +6,10 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from conftest import CORPUS, ROOT, corpus, start_serve
+from conftest import CORPUS, ROOT, corpus, start_serve, wait_until
 from warcs import gz_members, members, record
 from warcs import http as http_response
 from wdb.db import open_db, transaction
@@ -283,10 +282,7 @@ def test_real_browser_renders_archived_image_and_highlight(corpus_db, db):
         driver.set_page_load_timeout(30)
         mid = books_item(db)
         driver.get(f"http://127.0.0.1:{port}/-/wdb/media/{mid}")
-        for _ in range(50):
-            if driver.execute_script("var i = document.getElementById('wdb-item'); return i.complete"):
-                break
-            time.sleep(0.1)
+        wait_until(lambda: driver.execute_script("var i = document.getElementById('wdb-item'); return i.complete"))
         width = driver.execute_script("return document.getElementById('wdb-item').naturalWidth")
         marks = [m.text for m in driver.find_elements(By.CSS_SELECTOR, "mark.alt-match")]
         out = ROOT / "test-artefacts"
