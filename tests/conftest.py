@@ -7,6 +7,27 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 WARC = CORPUS / "warc"
+COCO = CORPUS / "coco-mini"
+
+
+def coco_photos(n: int) -> list[Path]:
+    """The first n real COCO photos (by file name); the test is skipped when the corpus lacks them."""
+    files = sorted((COCO / "val2017").glob("*.jpg"))
+    if len(files) < n:
+        pytest.skip("coco-mini missing")
+    return files[:n]
+
+
+def coco_caption_lists() -> dict[str, list[str]]:
+    """{photo file name: its human captions, stripped, in the annotation file's order}."""
+    import json
+
+    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
+    names = {i["id"]: i["file_name"] for i in ann["images"]}
+    caps: dict[str, list[str]] = {}
+    for a in ann["annotations"]:
+        caps.setdefault(names.get(a["image_id"]), []).append(a["caption"].strip())
+    return caps
 
 
 def corpus(rel: str) -> Path:

@@ -3,12 +3,10 @@ archive and given signals: the database the export tests read."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
-import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, coco_caption_lists, coco_photos
 from warcs import gz_members, http
 
 COCO = CORPUS / "coco-mini"
@@ -16,15 +14,7 @@ HOST = "http://photos.example.org"
 
 
 def coco(n: int) -> tuple[list[Path], dict[str, str]]:
-    files = sorted((COCO / "val2017").glob("*.jpg"))
-    if len(files) < n:
-        pytest.skip("coco-mini missing")
-    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
-    names = {i["id"]: i["file_name"] for i in ann["images"]}
-    caps: dict[str, str] = {}
-    for a in ann["annotations"]:
-        caps.setdefault(names[a["image_id"]], " ".join(a["caption"].split()))
-    return files[:n], caps
+    return coco_photos(n), {k: " ".join(v[0].split()) for k, v in coco_caption_lists().items()}
 
 
 def build(d: Path, n_photos: int = 24, per_page: int = 6, signals: bool = True) -> Path:

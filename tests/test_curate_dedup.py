@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, coco_caption_lists, coco_photos
 from warcs import gz_members
 from warcs import http as http_response
 from wdb.curate import DedupSettings, SignalsSettings, dedup, signals
@@ -31,15 +31,8 @@ def jpeg(im, quality=90) -> bytes:
 
 
 def coco():
-    files = sorted((COCO / "val2017").glob("*.jpg"))
-    if len(files) < 8:
-        pytest.skip("coco-mini missing")
-    caps = {}
-    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
-    names = {i["id"]: i["file_name"] for i in ann["images"]}
-    for a in ann["annotations"]:
-        caps.setdefault(names[a["image_id"]], a["caption"].strip())
-    return files, caps
+    coco_photos(8)  # skips without them
+    return sorted((COCO / "val2017").glob("*.jpg")), {k: v[0] for k, v in coco_caption_lists().items()}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import CORPUS, corpus
+from conftest import CORPUS, coco_caption_lists, corpus
 from warcs import gz_members, record
 from warcs import http as http_response
 from wdb.cli import cli
@@ -31,12 +31,7 @@ def coco_images() -> list[Path]:
 
 
 def coco_captions() -> dict[str, str]:
-    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
-    names = {im["id"]: im["file_name"] for im in ann["images"]}
-    caps: dict[str, str] = {}
-    for a in ann["annotations"]:
-        caps.setdefault(names.get(a["image_id"]), a["caption"].strip())
-    return caps
+    return {k: v[0] for k, v in coco_caption_lists().items()}
 
 
 class Server(http.server.ThreadingHTTPServer):

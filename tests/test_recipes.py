@@ -11,7 +11,7 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from conftest import CORPUS, corpus
+from conftest import CORPUS, coco_caption_lists, coco_photos, corpus
 from warcs import gz_members, http
 from wdb import recipes
 from wdb.cli import cli
@@ -44,14 +44,7 @@ def build(folder):
     from wdb.ingest import ingest
     from wdb.score import ScoreSettings, score
 
-    files = sorted((COCO / "val2017").glob("*.jpg"))
-    if len(files) < 32:
-        pytest.skip("coco-mini missing")
-    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
-    names = {i["id"]: i["file_name"] for i in ann["images"]}
-    caps: dict[str, list[str]] = {}
-    for a in ann["annotations"]:
-        caps.setdefault(names[a["image_id"]], []).append(a["caption"].strip())
+    files, caps = coco_photos(32), coco_caption_lists()
     images, figs = {}, []
     for f in files[:24]:
         images[f"/c/{f.name}"] = f.read_bytes()

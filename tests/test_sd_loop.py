@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import CORPUS
+from conftest import CORPUS, coco_caption_lists, coco_photos
 from test_fetch_score import tiny_clip
 from warcs import gz_members
 from warcs import http as http_response
@@ -27,15 +27,8 @@ GEN = ["--images", "2", "--steps", "2", "--chunk", "2", "--limit", "6", "--promp
 
 
 def coco_pairs(n: int = 8):
-    files = sorted((COCO / "val2017").glob("*.jpg"))[:n]
-    if len(files) < n:
-        pytest.skip("coco-mini missing")
-    ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
-    names = {i["id"]: i["file_name"] for i in ann["images"]}
-    caps: dict[str, str] = {}
-    for a in ann["annotations"]:
-        caps.setdefault(names[a["image_id"]], a["caption"].strip())
-    return [(f, caps[f.name]) for f in files]
+    caps = coco_caption_lists()
+    return [(f, caps[f.name][0]) for f in coco_photos(n)]
 
 
 def coco_db(folder, n: int = 8):
