@@ -294,10 +294,8 @@ def test_media_page_shows_the_predicted_span(span_db, trained):
     from wdb.serve import make_datasette
 
     conn = open_db(span_db)
+    predict(conn, trained, limit=200, log=sys.stderr)  # incremental: whatever ran before, the same spans
     row = conn.execute("SELECT media_id, text FROM spans WHERE start IS NOT NULL LIMIT 1").fetchone()
-    if row is None:
-        predict(conn, trained, limit=200, log=sys.stderr)
-        row = conn.execute("SELECT media_id, text FROM spans WHERE start IS NOT NULL LIMIT 1").fetchone()
     assert row is not None
     html = asyncio.run(make_datasette(span_db).client.get(f"/-/wdb/media/{row[0]}")).text
     assert '<mark class="span"' in html and "Predicted descriptions" in html
@@ -353,3 +351,17 @@ def test_checkpoint_is_in_the_databases_side_folder(span_db, trained):
     assert {r[0] for r in conn.execute("SELECT DISTINCT split FROM span_examples WHERE run_id = ?", (trained,))} == {
         "train", "validation", "test"}
     assert list(iter_examples(conn, "AND 0")) == []
+
+
+def test_a_backbone_that_cannot_load_closes_its_run(span_db, tmp_path):
+    """The run's row is written before the model loads: a failure there (or in encoding, or saving)
+    must mark it failed, never leave it 'running'."""
+    import io
+
+    conn = open_db(span_db)
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM span_runs").fetchone()[0]
+    with pytest.raises(Exception):
+        train(conn, TrainParams(**{**QUICK, "base": str(tmp_path / "no-such-model")}), log=io.StringIO())
+    rows = conn.execute("SELECT status, finished_at IS NOT NULL FROM span_runs WHERE id > ?", (before,)).fetchall()
+    assert rows == [("failed", 1)]
+    conn.close()

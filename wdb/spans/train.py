@@ -157,43 +157,43 @@ def _train(conn: sqlite3.Connection, p: TrainParams, log) -> int:
         run_id = cur.lastrowid
         conn.executemany("INSERT INTO span_examples (run_id, media_id, split, label) VALUES (?,?,?,?)",
                          [(run_id, e.media_id, split[e.media_id], "span" if e.label else "none") for e in examples])
-    tok, model = load(p.base)
-    model.to(device)
-    pad = tok.pad_token_id or 0
-    train_w = encode(tok, by_split["train"], p.max_length, train=True)
-    val_w = encode(tok, by_split["validation"], p.max_length, train=False)
-    counts["train_windows"] = len(train_w)
-    counts["train_left_out"] = len(by_split["train"]) - len(train_w)  # span too far from the marker
-    print(f"wdb: span run {run_id}: {len(by_split['train'])} train / {len(by_split['validation'])} validation "
-          f"examples ({len(train_w)} / {len(val_w)} windows of <= {p.max_length} tokens) on {device}", file=log)
+    try:  # from here on the run's row exists: any failure (loading, encoding, disk full) closes it
+        tok, model = load(p.base)
+        model.to(device)
+        pad = tok.pad_token_id or 0
+        train_w = encode(tok, by_split["train"], p.max_length, train=True)
+        val_w = encode(tok, by_split["validation"], p.max_length, train=False)
+        counts["train_windows"] = len(train_w)
+        counts["train_left_out"] = len(by_split["train"]) - len(train_w)  # span too far from the marker
+        print(f"wdb: span run {run_id}: {len(by_split['train'])} train / {len(by_split['validation'])} validation "
+              f"examples ({len(train_w)} / {len(val_w)} windows of <= {p.max_length} tokens) on {device}", file=log)
 
-    def record(epoch: int, metrics: dict[str, dict]) -> None:
-        rows, spans = [], []
-        for name, m in metrics.items():
-            rows.append((run_id, epoch, name, m["loss"], m["em"], m["iou"], m["examples"]))
-            spans.append((run_id, epoch, name, m["span_n"], m["span_em"], m["span_iou"]))
-            print(f"wdb: epoch {epoch} {name}: loss {m['loss']:.4f} EM {m['em']:.3f} IoU {m['iou']:.3f} "
-                  f"span IoU {m['span_iou'] if m['span_iou'] is not None else float('nan'):.3f}"
-                  if m["examples"] else f"wdb: epoch {epoch} {name}: no examples", file=log)
-        with transaction(conn):
-            conn.executemany("INSERT INTO span_epochs (run_id, epoch, split, loss, em, iou, examples) "
-                             "VALUES (?,?,?,?,?,?,?)", rows)
-            conn.executemany("INSERT INTO span_epoch_spans (run_id, epoch, split, span_n, span_em, span_iou) "
-                             "VALUES (?,?,?,?,?,?)", spans)
+        def record(epoch: int, metrics: dict[str, dict]) -> None:
+            rows, spans = [], []
+            for name, m in metrics.items():
+                rows.append((run_id, epoch, name, m["loss"], m["em"], m["iou"], m["examples"]))
+                spans.append((run_id, epoch, name, m["span_n"], m["span_em"], m["span_iou"]))
+                print(f"wdb: epoch {epoch} {name}: loss {m['loss']:.4f} EM {m['em']:.3f} IoU {m['iou']:.3f} "
+                      f"span IoU {m['span_iou'] if m['span_iou'] is not None else float('nan'):.3f}"
+                      if m["examples"] else f"wdb: epoch {epoch} {name}: no examples", file=log)
+            with transaction(conn):
+                conn.executemany("INSERT INTO span_epochs (run_id, epoch, split, loss, em, iou, examples) "
+                                 "VALUES (?,?,?,?,?,?,?)", rows)
+                conn.executemany("INSERT INTO span_epoch_spans (run_id, epoch, split, span_n, span_em, span_iou) "
+                                 "VALUES (?,?,?,?,?,?)", spans)
 
-    t0 = time.monotonic()
-    try:
+        t0 = time.monotonic()
         res = fit(model, train_w, val_w, pad, device, p, record)
         seconds = time.monotonic() - t0
         threshold, metrics = split_metrics(tok, model, by_split, device, p)
+        ckpt = side_dir(conn, "spans") / f"run-{run_id}"
+        ckpt.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(ckpt)
+        tok.save_pretrained(ckpt)
     except BaseException:
         with transaction(conn):
             conn.execute("UPDATE span_runs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), run_id))
         raise
-    ckpt = side_dir(conn, "spans") / f"run-{run_id}"
-    ckpt.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(ckpt)
-    tok.save_pretrained(ckpt)
     counts["train_windows_per_second"] = round(res.seen / seconds, 2) if seconds else None
     counts["epochs_run"] = res.epochs
     with transaction(conn):
