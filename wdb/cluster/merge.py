@@ -248,8 +248,8 @@ def merge_shard(conn: sqlite3.Connection, path: str | Path, run_id: int, owner: 
     try:
         uid = shard_uid(conn)
         res = MergeResult(uid, str(path), True)
-        for t in LATER:
-            if t in base_tables(conn, "shard") and conn.execute(f"SELECT 1 FROM shard.{t} LIMIT 1").fetchone():
+        for t in sorted(LATER & set(base_tables(conn, "shard"))):
+            if conn.execute(f"SELECT 1 FROM shard.{t} LIMIT 1").fetchone():
                 raise ShardError(f"{path}: holds rows of a later stage ({t}); only ingest shards can be merged")
         with transaction(conn):
             if conn.execute("SELECT 1 FROM merged_shards WHERE shard = ?", (uid,)).fetchone():

@@ -11,14 +11,13 @@ adds nothing the second time.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..db import transaction
+from ..db import now, transaction
 from ..errors import NoInputs
 from ..html.urls import url_key
 from ..stage import Result, stage_run
@@ -87,7 +86,7 @@ def optout(conn: sqlite3.Connection, s: OptoutSettings) -> OptoutResult:
     where = str(path.resolve())
     with stage_run(conn, "optout", {"file": where}) as run:
         before = {r[0] for r in conn.execute("SELECT media_id FROM optout_media")}
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        when = now()
         entries, rejects = [], []
         with open(path, "rb") as fh:
             for n, raw in enumerate(fh, 1):
@@ -103,7 +102,7 @@ def optout(conn: sqlite3.Connection, s: OptoutSettings) -> OptoutResult:
                 if isinstance(got, str):
                     rejects.append((where, n, text[:1000], got))
                 else:
-                    entries.append((got[0], got[1], text.strip(), where, n, now, run.id))
+                    entries.append((got[0], got[1], text.strip(), where, n, when, run.id))
         with transaction(conn):
             cur = conn.executemany("INSERT OR IGNORE INTO optout (kind, value, raw, file, line, added_at, run_id) "
                                    "VALUES (?,?,?,?,?,?,?)", entries)
