@@ -30,7 +30,7 @@ from ..errors import BadParameter, WdbError
 from ..db.query import check_params
 from ..recipes import find, with_defaults
 from ..stage import Result, progress_bar, stage_run
-from .check import CheckFailed, Issue, check, narrows, structure, verify
+from .check import CheckFailed, Issue, check, verify
 from .formats import FORMATS, Ctx
 from .pairs import pair_uid, recipe_pairs, state_hash
 from .shards import Outcome, commit_files, dumps, tmp_path
@@ -168,8 +168,7 @@ def export(conn: sqlite3.Connection, recipe_ref: str, params: dict, out: Path | 
                                     "out": str(out)}) as run:
         pairs = recipe_pairs(conn, recipe, params)
         run.counts["selected"] = len(pairs)
-        superset = s.superset or narrows(recipe)
-        issues = structure(conn, pairs, superset, superset_params if superset_params is not None else params)
+        issues = check(conn, recipe, params, s.superset, superset_params, pointers=False, pairs=pairs).issues
         dropped: list[Issue] = []
         if s.first_of_duplicates:
             dropped = [i for i in issues if i.kind == "duplicate_uid"]

@@ -26,6 +26,7 @@ returned. The Datasette canned query of a recipe is the same wrapped SQL.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -63,8 +64,14 @@ def recipe_dir() -> Traversable:
 
 
 def builtin() -> list[QueryFile]:
+    """The built-in recipes, read and checked once per process (package data does not change)."""
+    return list(_builtin())
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin() -> tuple[QueryFile, ...]:
     files = sorted((f for f in recipe_dir().iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
-    return [_load(f) for f in files]
+    return tuple(_load(f) for f in files)
 
 
 def _load(path: Path | Traversable) -> QueryFile:
