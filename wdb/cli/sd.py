@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..sd.evaluate import EvalSettings
+from ..sd.settings import EvalSettings
 from ..sd.generate import GenerateSettings
 from ..sd.prompts import PromptSettings
 from ..sd.report import ReportSettings

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,20 +27,11 @@ from ..db import transaction
 from ..stage import Result, stage_run
 from ..warc.payload import read_verified
 from .models import SdError, device_of
+from .settings import EvalSettings  # noqa: F401  (kept importable from here)
 
 EDGE_THRESHOLD = 32.0
 
 
-@dataclass
-class EvalSettings:
-    model: str = "ViT-B-32"
-    pretrained: str = "laion2b_s34b_b79k"
-    batch_size: int = 32
-    reference: str | None = None  # a recipe whose images are the Fréchet reference set
-    reference_params: dict | None = None
-    reference_limit: int | None = 5000
-    limit: int | None = None
-    device: str = "auto"
 
 
 def clip_score(cos: float) -> float:
