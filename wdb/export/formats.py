@@ -57,6 +57,11 @@ def _read_checked(ctx: Ctx, p: Pair, fails: list) -> bytes | None:
     return data
 
 
+def _verified(ctx: Ctx, p: Pair, fails: list) -> bool:
+    """True unless verification is on and the pair's bytes fail it (then it is listed in fails)."""
+    return not (ctx.settings.verify and p.location is not None) or _read_checked(ctx, p, fails) is not None
+
+
 def _schema(fields: list[tuple[str, str]]):
     import pyarrow as pa
 
@@ -162,14 +167,9 @@ class Pool(Format):
         res = Outcome(shard)
         rows = []
         for p in shard.pairs:
-            if ctx.settings.verify and p.location is not None:
-                data, issue = ctx.read(p)
-                if issue:
-                    _fail(res.failures, p, issue)
-                    ctx.tick()
-                    continue
-            rows.append(self.row(p))
             ctx.tick()
+            if _verified(ctx, p, res.failures):
+                rows.append(self.row(p))
         write_parquet(tmp_path(out / f"{shard.name}.parquet"), rows, _schema(self.schema_fields))
         tmp_path(out / f"{shard.name}_stats.json").write_bytes(stats_json(res))
         return res
@@ -201,11 +201,8 @@ class Uids(Pool):
 
         res = Outcome(shard)
         for p in shard.pairs:
-            if ctx.settings.verify and p.location is not None:
-                _, issue = ctx.read(p)
-                if issue:
-                    _fail(res.failures, p, issue)
             ctx.tick()
+            _verified(ctx, p, res.failures)
         arr = np.array(sorted(uid_halves(p.uid) for p in res.written), dtype=np.dtype("u8,u8"))
         with open(tmp_path(out / "uids.npy"), "wb") as f:
             np.save(f, arr)
@@ -264,6 +261,8 @@ class Interleaved(Format):
         for items in by_page(shard.pairs):
             text = ctx.page_text(items[0].page_id)
             flow = _flow(items, res.failures, ctx.settings.max_images)
+            for _ in range(len(items) - len(flow)):  # left out of the flow: counted as done
+                ctx.tick()
             imgs = {}
             for p in flow:
                 ctx.tick()
@@ -361,13 +360,13 @@ class TxtMediaTxt(Format):
         for items in by_page(shard.pairs):
             text = ctx.page_text(items[0].page_id)
             samples = []
-            for p in _flow(items, res.failures, None):
-                if ctx.settings.verify and p.location is not None:
-                    _, issue = ctx.read(p)
-                    if issue:
-                        _fail(res.failures, p, issue)
-                        continue
+            flow = _flow(items, res.failures, None)
+            for _ in range(len(items) - len(flow)):  # left out of the flow: counted as done
                 ctx.tick()
+            for p in flow:
+                ctx.tick()
+                if not _verified(ctx, p, res.failures):
+                    continue
                 a = p.ctx_start if p.ctx_start is not None else p.pos
                 b = p.ctx_end if p.ctx_end is not None else p.pos
                 samples.append({"uid": p.uid, "kind": p.kind, "url": p.url, "text": p.text,
