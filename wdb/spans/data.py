@@ -111,6 +111,15 @@ def iter_examples(conn: sqlite3.Connection, where: str = "", params: tuple = (),
 LABELS = ("alt", "figcaption")
 
 
+def label_figcaption(e: Example) -> Example:
+    """With `--labels alt,figcaption`: an example without an alt match whose figcaption was found in
+    its context takes that figcaption as its label (kind "figcaption"). The one rule, for training
+    and for evaluating what training saw."""
+    if e.label is None and e.kind in ("none", "unlabelled") and e.figcaption is not None:
+        e.label, e.kind = e.figcaption, "figcaption"
+    return e
+
+
 def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float = 1.0,
                            max_examples: int | None = None, words: int | None = None,
                            labels: tuple[str, ...] = ("alt",)) -> list[Example]:
@@ -127,9 +136,7 @@ def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float
     # sampled in an order of content, not of row ids (which depend on how ingest was scheduled)
     rows = []
     for e in iter_examples(conn, where, words=words):
-        if fig and e.label is None and e.kind in ("none", "unlabelled") and e.figcaption is not None:
-            e.label, e.kind = e.figcaption, "figcaption"
-        rows.append(e)
+        rows.append(label_figcaption(e) if fig else e)
     rows.sort(key=lambda e: e.key)
     pos = [e for e in rows if e.label is not None]
     neg = [e for e in rows if e.kind == "none"]

@@ -7,7 +7,7 @@ import re
 import sqlite3
 import sys
 
-from .data import SHIFT, Example, iter_examples
+from .data import SHIFT, Example, iter_examples, label_figcaption
 from .metrics import char_scores, scores  # noqa: F401 (char_scores: used by callers)
 from ..db import transaction
 from ..stage import stage_run
@@ -147,8 +147,7 @@ def _ids(ids) -> str:
 def _examples(conn, ids, words, labels) -> list[Example]:
     """The run's examples with their labels, as training saw them."""
     out = []
+    fig = "figcaption" in labels
     for e in iter_examples(conn, f"AND m.id IN ({_ids(ids)})", words=words):
-        if "figcaption" in labels and e.label is None and e.kind in ("none", "unlabelled") and e.figcaption:
-            e.label, e.kind = e.figcaption, "figcaption"
-        out.append(e)
+        out.append(label_figcaption(e) if fig else e)
     return out
