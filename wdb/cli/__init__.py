@@ -58,6 +58,17 @@ def errors():
         raise click.ClickException(str(e)) from e
 
 
+def name_values(items, flag: str = "-p") -> dict[str, str]:
+    """`NAME=VALUE` options (recipe parameters) as a dict; a usage error for anything else."""
+    out = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip():
+            raise click.UsageError(f"{flag} takes NAME=VALUE, got {item!r}")
+        out[k.strip()] = v
+    return out
+
+
 def _open(db_path: str):
     from ..db import open_db
 

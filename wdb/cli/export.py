@@ -6,26 +6,16 @@ import sys
 
 import click
 
-from . import _open, cli, errors
+from . import _open, cli, errors, name_values
 
-FORMATS = ("webdataset", "parquet", "uids", "img2dataset", "interleaved", "tar-in-tar", "txt-media-txt")
-
-
-def _params(items: tuple[str, ...], what: str = "-p") -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise click.UsageError(f"{what} takes NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v
-    return out
+from ..export.formats import FORMATS
 
 
 @cli.command("export")
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("recipe")
 @click.argument("out", type=click.Path(file_okay=False), required=False)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="webdataset", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="webdataset", show_default=True)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter.")
 @click.option("--shard-size", default=10_000, show_default=True, help="Pairs per shard (page formats: whole pages).")
 @click.option("--resize", type=int, default=None, help="Shorter side to this many pixels, keeping the ratio "
@@ -68,8 +58,8 @@ def export_cmd(db_path, recipe, out, fmt, params, shard_size, resize, max_images
 
         out = str(side_dir(conn, "exports") / f"{Path(recipe).stem}-{fmt}")
     with errors():
-        res = export(conn, recipe, _params(params), out, s,
-                     superset_params=_params(superset_param, "--superset-param") if superset_param else None,
+        res = export(conn, recipe, name_values(params), out, s,
+                     superset_params=name_values(superset_param, "--superset-param") if superset_param else None,
                      progress=not silent)
     if not silent:
         click.echo(res.summary(), err=True)
@@ -100,8 +90,8 @@ def check_cmd(db_path, recipe, params, superset, superset_param, no_verify, limi
 
     conn = _open(db_path)
     with errors():
-        rep = check(conn, find(recipe), _params(params), superset=superset,
-                    superset_params=_params(superset_param, "--superset-param") if superset_param else None,
+        rep = check(conn, find(recipe), name_values(params), superset=superset,
+                    superset_params=name_values(superset_param, "--superset-param") if superset_param else None,
                     pointers=not no_verify)
     if as_json:
         click.echo(json.dumps({"pairs": rep.pairs, "verified": rep.verified, "superset": rep.superset,

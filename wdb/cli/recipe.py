@@ -7,17 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import BadParameter
-from . import _open, cli, errors
-
-
-def _params(pairs) -> dict:
-    out = {}
-    for p in pairs:
-        k, eq, v = p.partition("=")
-        if not eq or not k.strip():
-            raise BadParameter(f"a parameter is NAME=VALUE, got {p!r}")
-        out[k.strip()] = v
-    return out
+from . import _open, cli, errors, name_values
 
 
 def _find(name: str):
@@ -95,7 +85,7 @@ def count(db_path: str, name: str, params, by_rule: bool, as_json: bool) -> None
     q = _find(name)
     conn = _open(db_path)
     with errors():
-        p = _params(params)
+        p = name_values(params)
         used = {k: v for k, v in recipes.with_defaults(q, p).items() if k in q.params}
         if by_rule:
             out = explain(conn, q, p)
@@ -137,9 +127,9 @@ def diff(db_path: str, a: str, b: str, params, a_params, b_params, base_url: str
     qa, qb = _find(a), _find(b)
     conn = _open(db_path)
     with errors():
-        common = _params(params)
-        pa = {k: v for k, v in common.items() if k in qa.params} | _params(a_params)
-        pb = {k: v for k, v in common.items() if k in qb.params} | _params(b_params)
+        common = name_values(params)
+        pa = {k: v for k, v in common.items() if k in qa.params} | name_values(a_params, "-a")
+        pb = {k: v for k, v in common.items() if k in qb.params} | name_values(b_params, "-b")
         unknown = [k for k in common if k not in qa.params and k not in qb.params]
         if unknown:
             raise BadParameter(f"neither recipe takes {', '.join(unknown)}")

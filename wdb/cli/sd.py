@@ -14,10 +14,6 @@ from ..sd.train import TrainSettings
 from . import PipelineGroup, _open, cli, errors
 
 
-def _params(pairs) -> dict:
-    return {k: v for k, v in pairs}
-
-
 def _finish(res, silent: bool = False) -> None:
     if not silent:
         click.echo(res.summary(), err=True)
@@ -93,7 +89,7 @@ def sd_train(db_path, recipe, params, base, mode, resolution, steps, batch_size,
     from ..sd.train import train
 
     conn = _open(db_path)
-    s = TrainSettings(recipe=recipe, base=base, recipe_params=_params(params), mode=mode, resolution=resolution,
+    s = TrainSettings(recipe=recipe, base=base, recipe_params=dict(params), mode=mode, resolution=resolution,
                       steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, lr_warmup=lr_warmup,
                       rank=rank, seed=seed, precision=precision, random_flip=random_flip, limit=limit,
                       workers=workers, log_every=log_every, device=device)
@@ -163,7 +159,7 @@ def sd_eval(db_path, model, pretrained, batch_size, reference, params, limit, de
 
     conn = _open(db_path)
     s = EvalSettings(model=model, pretrained=pretrained, batch_size=batch_size, reference=reference,
-                     reference_params=_params(params) or None, limit=limit, device=device)
+                     reference_params=dict(params) or None, limit=limit, device=device)
     with errors():
         res = evaluate(conn, s)
     _finish(res)
