@@ -22,7 +22,6 @@ from ..errors import WdbError
 from ..warc.payload import read_verified
 from .pairs import Pair, recipe_pairs
 
-STRUCTURAL = ("duplicate_uid", "unknown_media", "offset_outside_text", "not_in_superset")
 MAX_PAYLOAD = 64 << 20
 
 
@@ -52,10 +51,6 @@ class CheckReport:
     @property
     def counts(self) -> dict:
         return dict(Counter(i.kind for i in self.issues))
-
-    @property
-    def structural(self) -> list[Issue]:
-        return [i for i in self.issues if i.kind in STRUCTURAL]
 
     @property
     def ok(self) -> bool:

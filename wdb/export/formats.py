@@ -76,7 +76,6 @@ _SCORE = [("clip_b32_similarity_score", "f"), ("clip_l14_similarity_score", "f")
 
 class Format:
     name = ""
-    top_files: tuple = ()
 
     def plan(self, pairs: list[Pair], s) -> list[Shard]:
         return plan_pairs(pairs, s.shard_size)
@@ -342,8 +341,7 @@ class TarInTar(Format):
         tmp_path(out / f"{shard.name}_stats.json").write_bytes(stats_json(res))
         return res
 
-    def finish(self, out, outcomes):
-        return {"sizes.json": dumps({f"{o.shard.name}.tar": len(o.written) for o in outcomes})}
+    finish = WebDataset.finish  # sizes.json: tar basename -> samples, as open_clip reads it
 
 
 class TxtMediaTxt(Format):

@@ -58,11 +58,8 @@ def plan_pairs(pairs: list[Pair], size: int) -> list[Shard]:
 def plan_pages(pairs: list[Pair], size: int) -> list[Shard]:
     """Whole pages (in order of their first pair in the recipe), each page's pairs in document order,
     a shard closed once it holds `size` pairs or more (a page is never split)."""
-    pages: dict[int, list[Pair]] = {}
-    for p in pairs:
-        pages.setdefault(p.page_id, []).append(p)
     shards, cur = [], []
-    for items in pages.values():
+    for items in by_page(pairs):
         cur.extend(sorted(items, key=lambda p: (p.pos if p.pos is not None else p.text_len, p.seq, p.index)))
         if len(cur) >= size:
             shards.append(Shard(shard_name(len(shards)), cur))
