@@ -137,19 +137,25 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
 
     _tidy(conn, sdir)
     todo_jobs = []
+    db = str(db_path(conn).resolve())
+    archive_rows: dict[int, tuple] = {}  # per archive: its row and its chunks, read once (not once per chunk)
     for c, _size in chunks:
-        ident, size, comp, head, name = conn.execute(
-            "SELECT identity, size, compression, head, name FROM archives WHERE id = ?", (c.archive_id,)).fetchone()
-        path = sdir / shard_name(str(db_path(conn).resolve()), ident, c.start, c.pos, c.skip)
+        if c.archive_id not in archive_rows:
+            archive_rows[c.archive_id] = (
+                conn.execute("SELECT identity, size, compression, head, name FROM archives WHERE id = ?",
+                             (c.archive_id,)).fetchone(),
+                [tuple(r) for r in conn.execute("SELECT start, \"end\", pos, skip, status FROM archive_chunks "
+                                                "WHERE archive_id = ? ORDER BY start", (c.archive_id,))])
+        (ident, size, comp, head, name), rows = archive_rows[c.archive_id]
+        path = sdir / shard_name(db, ident, c.start, c.pos, c.skip)
         if path.exists() and merged(path):  # landed before a driver died: merge it, read nothing again
+            archive_rows.pop(c.archive_id)  # the merge changed this archive's chunk rows: read them again
             st["done"] += 1
             left[c.archive_id] -= 1
             st["recovered"] += 1
             continue
-        rows = conn.execute("SELECT start, \"end\", pos, skip, status FROM archive_chunks WHERE archive_id = ? "
-                            "ORDER BY start", (c.archive_id,)).fetchall()
         todo_jobs.append((c, dict(location=c.location, is_url=c.is_url, name=name, identity=ident, size=size,
-                                  compression=comp, head=head, chunks=[tuple(r) for r in rows], start=c.start,
+                                  compression=comp, head=head, chunks=rows, start=c.start,
                                   gz=c.gz, skip_offsets=sorted(c.skip_offsets), settings=settings,
                                   record_timeout=record_timeout, fault=fault, shard=str(path))))
     ray = None
@@ -163,17 +169,20 @@ def ingest_ray(conn, run, sources, settings, chunk_bytes: int, progress: bool, q
             slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
             queue = list(reversed(todo_jobs))
             flight = flying
+
+            def submit() -> None:
+                c, spec = queue.pop()
+                flight[remote.remote(spec)] = (c, time.monotonic())
+
             while queue or flight:
                 while queue and len(flight) < slots:
-                    c, spec = queue.pop()
-                    flight[remote.remote(spec)] = (c, time.monotonic())
+                    submit()
                 st["running"] = len(flight)
                 ready, _ = ray.wait(list(flight), num_returns=1, timeout=1.0)
                 for ref in ready:
                     c, _ = flight.pop(ref)
                     if queue:  # keep the cluster busy while this shard merges
-                        c2, spec2 = queue.pop()
-                        flight[remote.remote(spec2)] = (c2, time.monotonic())
+                        submit()
                     _landed(ray, ref, c, merged, failed, st, left)
                 tnow = time.monotonic()
                 for ref, (c, since) in list(flight.items()):
