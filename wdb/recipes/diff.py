@@ -20,10 +20,19 @@ NOT_CANDIDATE = "not a candidate"  # B's SQL without its rules does not produce 
 OTHER_TEXT = "another text"        # ... but pairs the image with another text source
 
 
-def _keys(conn, recipe: QueryFile, params: dict) -> set[tuple[int, str]]:
-    cols, rows = run(conn, recipe, params)
+def _keys_of(cols: list[str], rows) -> set[tuple[int, str]]:
     i, j = cols.index("media_id"), cols.index("text_source")
     return {(r[i], r[j]) for r in rows}
+
+
+def _keys(conn, recipe: QueryFile, params: dict) -> set[tuple[int, str]]:
+    """The pairs of a variant of a recipe (rules turned off: `variant`)."""
+    return _keys_of(*run(conn, recipe, params))
+
+
+def _kept(conn, recipe: QueryFile, params: dict) -> set[tuple[int, str]]:
+    """The pairs the recipe keeps, its parameters and columns checked (select), in one run."""
+    return _keys_of(*select(conn, recipe, params))
 
 
 @dataclass
@@ -58,10 +67,11 @@ class Diff:
         return out
 
 
-def _explain(conn, keep: set, other: QueryFile, params: dict, examples: int) -> tuple[dict, dict, dict]:
-    dropped = keep
+def _explain(conn, dropped: set, other: QueryFile, params: dict, examples: int,
+             base: set | None = None) -> tuple[dict, dict, dict]:
     names = [r.name for r in rules(other)]
-    base = _keys(conn, variant(other, set(names)), params)
+    if base is None:
+        base = _keys(conn, variant(other, set(names)), params)
     by_media: dict[int, set[str]] = {}
     for mid, src in base:
         by_media.setdefault(mid, set()).add(src)
@@ -107,10 +117,7 @@ def example_url(base_url: str, db_name: str, a: QueryFile, pa: dict, b: QueryFil
 def diff(conn: sqlite3.Connection, a: QueryFile, b: QueryFile, pa: dict | None = None, pb: dict | None = None,
          examples: int = 5, base_url: str | None = None, db_name: str = "wdb") -> Diff:
     pa, pb = pa or {}, pb or {}
-    for q, p in ((a, pa), (b, pb)):  # checks parameters and required columns
-        cols, rows = select(conn, q, p)
-        rows.close()
-    ka, kb = _keys(conn, a, pa), _keys(conn, b, pb)
+    ka, kb = _kept(conn, a, pa), _kept(conn, b, pb)
     ra, fa, ea = _explain(conn, ka - kb, b, pb, examples)
     rb, fb, eb = _explain(conn, kb - ka, a, pa, examples)
     label_a = a.name if a.name != b.name else f"{a.name} (A)"
@@ -129,12 +136,10 @@ def explain(conn: sqlite3.Connection, recipe: QueryFile, params: dict | None = N
     (`fails`: every failing rule; `first`: the first failing rule in file order, adding up to
     candidates - kept) and the pairs kept."""
     params = params or {}
-    cols, rows = select(conn, recipe, params)
-    rows.close()
-    names = [r.name for r in rules(recipe)]
-    base = _keys(conn, variant(recipe, set(names)), params)
-    kept = _keys(conn, recipe, params)
-    reasons, fails, _ = _explain(conn, base - kept, recipe, params, 0)
+    kept = _kept(conn, recipe, params)
+    listed = rules(recipe)
+    base = _keys(conn, variant(recipe, {r.name for r in listed}), params)
+    reasons, fails, _ = _explain(conn, base - kept, recipe, params, 0, base)
     return {"recipe": recipe.name, "candidates": len(base), "kept": len(kept),
             "rules": [{"rule": r.name, "about": r.about, "fails": fails.get(r.name, 0), "first": reasons.get(r.name, 0)}
-                      for r in rules(recipe)]}
+                      for r in listed]}
