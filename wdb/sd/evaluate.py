@@ -179,10 +179,15 @@ def _embeddings(conn, mid: int, where: str, args: tuple) -> dict[tuple, np.ndarr
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def _store_set(conn, mid: int, metric: str, reference: str, values: dict[tuple, tuple[int, float]]) -> int:
-    have = {tuple(r[:4]): r[4] for r in conn.execute(
+def _have(conn, mid: int, metric: str, reference: str) -> dict[tuple, int]:
+    """{(base, sd_run_id, config, scope): images it was computed over} of a stored set metric."""
+    return {tuple(r[:4]): r[4] for r in conn.execute(
         "SELECT base, sd_run_id, config, scope, n FROM sd_set_scores WHERE clip_model_id = ? AND metric = ? "
         "AND reference = ?", (mid, metric, reference))}
+
+
+def _store_set(conn, mid: int, metric: str, reference: str, values: dict[tuple, tuple[int, float]]) -> int:
+    have = _have(conn, mid, metric, reference)
     rows = [(*k, mid, metric, reference, n, v) for k, (n, v) in values.items() if have.get(k) != n]
     with transaction(conn):
         conn.executemany("INSERT OR REPLACE INTO sd_set_scores (base, sd_run_id, config, scope, clip_model_id, metric, "
@@ -201,9 +206,7 @@ def _frechet(conn, clip: _Clip, s: EvalSettings, run) -> int:
     pairs = recipe_pairs(conn, s.reference, s.reference_params, s.reference_limit)
     reference = f"{s.reference}@{pairs.sha256[:16]}"
     sets = {k: e for k, e in _embeddings(conn, clip.mid, "'set:' || p.set_id", ()).items() if len(e) >= 2}
-    have = {tuple(r[:4]): r[4] for r in conn.execute(
-        "SELECT base, sd_run_id, config, scope, n FROM sd_set_scores WHERE clip_model_id = ? AND metric = 'frechet' "
-        "AND reference = ?", (clip.mid, reference))}
+    have = _have(conn, clip.mid, "frechet", reference)
     if all(have.get(k) == len(e) for k, e in sets.items()):
         return 0
     ims = []
