@@ -89,3 +89,11 @@ SELECT m.id AS media_id, coalesce(nullif(m.alt, ''), m.title) AS text,
        CASE WHEN m.kind = 'image' THEN 'alt' ELSE 'title' END AS text_source FROM media m
 WHERE (m.kind = 'image' AND m.alt != '') OR (m.kind = 'audio' AND m.title IS NOT NULL) ORDER BY m.id
 """
+
+
+def built_with_all_alts(tmp_path_factory, name: str) -> tuple[Path, Path]:
+    """(database built as above, a recipe file selecting every alt pair) in a fresh folder."""
+    d = tmp_path_factory.mktemp(name)
+    path = build(d)
+    (d / "all.sql").write_text(ALL_ALTS)
+    return path, d / "all.sql"

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from export_data import ALL_ALTS, WITH_AUDIO, build
+from export_data import ALL_ALTS, WITH_AUDIO, built_with_all_alts
 from wdb.cli import cli
 from wdb.db import open_db
 from wdb.recipes import find
@@ -26,10 +26,7 @@ from wdb.recipes import find
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    d = tmp_path_factory.mktemp("export")
-    path = build(d)
-    (d / "all.sql").write_text(ALL_ALTS)
-    return path, d / "all.sql"
+    return built_with_all_alts(tmp_path_factory, "export")
 
 
 def sql_pairs(conn, recipe_sql: str) -> list[tuple]:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from export_data import ALL_ALTS, build
+from export_data import built_with_all_alts
 from wdb.cli import cli
 from wdb.db import open_db
 
@@ -28,10 +28,7 @@ main(sys.argv[2:])
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    d = tmp_path_factory.mktemp("clients")
-    path = build(d)
-    (d / "all.sql").write_text(ALL_ALTS)
-    return path, d / "all.sql"
+    return built_with_all_alts(tmp_path_factory, "clients")
 
 
 def test_open_clip_trains_on_the_webdataset_export(db, tmp_path):

@@ -109,15 +109,21 @@ def load(path: Path | Traversable) -> QueryFile:
     return QueryFile(name, meta.get("title", path.stem), meta.get("description", ""), text, _declared(name, text))
 
 
-def find(name_or_path: str) -> QueryFile:
+def locate(name_or_path: str, folder: Traversable) -> Path | Traversable | None:
+    """A .sql file given by its path, or `NAME.sql` in a package folder; None when there is neither."""
     p = Path(name_or_path)
     if p.suffix == ".sql" and p.is_file():
-        return load(p)
-    q = query_dir() / f"{name_or_path}.sql"
-    if "/" in name_or_path or not q.is_file():
+        return p
+    f = folder / f"{name_or_path}.sql"
+    return f if "/" not in name_or_path and f.is_file() else None
+
+
+def find(name_or_path: str) -> QueryFile:
+    f = locate(name_or_path, query_dir())
+    if f is None:
         names = ", ".join(f.name[:-4] for f in _files())
         raise UnknownQuery(f"no query named {name_or_path!r}; known: {names}")
-    return load(q)
+    return load(f)
 
 
 def all_queries() -> list[QueryFile]:

@@ -92,11 +92,8 @@ def _load(path: Path | Traversable) -> QueryFile:
 
 def find(name_or_path: str) -> QueryFile:
     """A built-in recipe by name, or a user's recipe by its .sql path."""
-    p = Path(name_or_path)
-    if p.suffix == ".sql" and p.is_file():
-        return _load(p)
-    f = recipe_dir() / f"{name_or_path}.sql"
-    if "/" in name_or_path or not f.is_file():
+    f = query.locate(name_or_path, recipe_dir())
+    if f is None:
         names = ", ".join(r.name for r in builtin())
         raise UnknownRecipe(f"no recipe named {name_or_path!r}; built in: {names} (or give a .sql path)")
     return _load(f)
