@@ -77,7 +77,7 @@ def spans() -> None:
 @click.option("--stride", type=int, default=None, hidden=True,
               help="Ignored (kept for old scripts): one window around the image, no sliding windows.")
 @click.option("--iou-weight", default=_TP.iou_weight, show_default=True, help="Weight of the soft-IoU loss.")
-@click.option("--negatives", default=_TP.negatives, show_default=True, help="'No span' examples per positive.")
+@click.option("--negatives", default=_TP.negatives, show_default=True, help="'No span' examples per positive, drawn site by site.")
 @click.option("--none-weight", default=_TP.none_weight, show_default=True, help="Loss weight of a 'no span' window.")
 @click.option("--labels", default=_TP.labels, show_default=True, type=click.Choice(["alt", "alt,figcaption"]),
               help="Weak labels: alt matches, and optionally figcaptions found in the context.")

@@ -122,12 +122,13 @@ def label_figcaption(e: Example) -> Example:
 
 def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float = 1.0,
                            max_examples: int | None = None, words: int | None = None,
-                           labels: tuple[str, ...] = ("alt",)) -> list[Example]:
+                           labels: tuple[str, ...] = ("alt",), by_site: bool = True) -> list[Example]:
     """Every image of every ingested page whose alt text reappears in its context is a positive
     (kind exact | normalised | partial); images whose alt text does not reappear are negatives (no
-    span), `negatives` per positive, sampled with the seed. With "figcaption" in `labels`, an
+    span), `negatives` per positive, drawn site by site with the seed. With "figcaption" in `labels`, an
     image whose `<figcaption>` text is found in its context (and whose alt is not) is a positive
-    of kind "figcaption" too."""
+    of kind "figcaption" too. by_site=False draws the negatives from the whole pool instead of site
+    by site (`sample_negatives`; the benchmark's comparison)."""
     bad = [x for x in labels if x not in LABELS]
     if bad or "alt" not in labels:
         raise ValueError(f"labels: alt, optionally with figcaption (alt,figcaption), not {','.join(labels)}")
@@ -139,14 +140,41 @@ def load_training_examples(conn: sqlite3.Connection, seed: int, negatives: float
         rows.append(label_figcaption(e) if fig else e)
     rows.sort(key=lambda e: e.key)
     pos = [e for e in rows if e.label is not None]
-    neg = [e for e in rows if e.kind == "none"]
     rng = random.Random(seed)
-    rng.shuffle(neg)
-    out = pos + neg[: int(round(len(pos) * negatives))]
+    if by_site:
+        out = pos + sample_negatives(rows, negatives, rng)
+    else:
+        neg = [e for e in rows if e.kind == "none"]
+        rng.shuffle(neg)
+        out = pos + neg[: int(round(len(pos) * negatives))]
     if max_examples is not None and len(out) > max_examples:
         rng.shuffle(out)
         out = out[:max_examples]
     out.sort(key=lambda e: e.key)
+    return out
+
+
+def sample_negatives(rows: list[Example], negatives: float, rng: random.Random) -> list[Example]:
+    """`negatives` "none" examples per positive, drawn site by site: a site gives at most
+    `negatives` times its own positives (a fractional quota rounds up or down by the seed), from its
+    own images. Drawn from the whole pool instead, the sites with many unmatched images (one corpus
+    site holds half of them, two more another quarter) would make most "none" examples: the model
+    learns those sites' look as the sign of "none", and a split's "none" share is one site's."""
+    by_site: dict[str, tuple[int, list[Example]]] = {}
+    for e in rows:
+        n, neg = by_site.get(e.domain, (0, []))
+        if e.label is not None:
+            n += 1
+        elif e.kind == "none":
+            neg.append(e)
+        by_site[e.domain] = (n, neg)
+    out = []
+    for site in sorted(by_site):
+        n, neg = by_site[site]
+        quota = negatives * n
+        k = int(quota) + (rng.random() < quota - int(quota))
+        rng.shuffle(neg)
+        out.extend(neg[:k])
     return out
 
 

@@ -76,15 +76,28 @@ def decide(span: Span, none_prob: float, confidence: float, threshold: float | N
 
 
 def choose_threshold(raw: list[tuple[Span, float, float]], truths: list[Span]) -> float:
-    """The none_prob threshold with the best combined F1 on these (validation) examples; raw[k] =
-    (best span, none_prob, confidence). Ties go to the threshold nearest 0.5."""
+    """The none_prob threshold at which these (validation) examples are answered "none" as often as
+    "none" is true among them (the class's base rate); raw[k] = (best span, none_prob, confidence).
+    Of equally close thresholds, the highest.
+
+    Not the threshold of the best F1: span hits (IoU >= 0.5) are rare, so F1 is cheap to raise by
+    answering "none" more, and its best threshold sits where one validation site's none_prob
+    happens to fall. On the corpus (README, the span extractor) the F1 threshold answered "none"
+    for 0 % or 44 % of the test sites' examples (true 26 % and 22 %); the base-rate threshold
+    chosen on the same validation examples for 17 % and 21.5 %."""
     if not raw:
         return 0.5
-    cands = sorted({0.0, 0.5, 1.01} | {round(r[1], 6) for r in raw} | {round(r[1] + 1e-6, 6) for r in raw})
-    best = None
-    for t in cands:
-        f = scores([(decide(r[0], r[1], r[2], t), y) for r, y in zip(raw, truths, strict=True)])["f1"]
-        key = (f, -abs(t - 0.5))
-        if best is None or key > best[0]:
-            best = (key, t)
-    return best[1]
+    true = sum(1 for y in truths if y is None)
+    probs = sorted((r[1] for r in raw if r[0] is not None), reverse=True)
+    forced = len(raw) - len(probs)  # no usable span: "none" whatever the threshold
+    if true <= forced or not probs:
+        return 1.01  # "none" only where no span can be answered
+    k = min(true - forced, len(probs))  # answer "none" for the k highest none_prob
+    t = probs[k - 1]
+    # ties at the k-th value: the threshold above them if that lands nearer the base rate
+    above = sum(1 for p in probs if p > t)
+    at = sum(1 for p in probs if p >= t)
+    if abs(above - k) < abs(at - k):
+        nxt = min((p for p in probs if p > t), default=1.0)
+        return (t + nxt) / 2 if nxt > t else 1.01
+    return t

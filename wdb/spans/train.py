@@ -209,8 +209,10 @@ def _train(conn: sqlite3.Connection, p: TrainParams, log) -> int:
     return run_id
 
 
-def split_metrics(tok, model, by_split: dict, device, p: TrainParams) -> tuple[float, dict[str, dict]]:
-    """The none threshold chosen on the validation split, and the model's figures on every split."""
+def split_metrics(tok, model, by_split: dict, device, p: TrainParams,
+                  choose=choose_threshold) -> tuple[float, dict[str, dict]]:
+    """The none threshold chosen on the validation split (by `choose`), and the model's figures on
+    every split."""
     raw = {name: infer(tok, model, sel, p.max_length, 64, device, p.max_span_tokens, p.bf16)
            for name, sel in by_split.items()}
     truths = {name: [e.to_page(*e.label) if e.label else None for e in sel] for name, sel in by_split.items()}
@@ -218,7 +220,7 @@ def split_metrics(tok, model, by_split: dict, device, p: TrainParams) -> tuple[f
     def spans(rows):
         return [((r[1], r[2]) if r[1] is not None else None, r[7], r[6]) for r in rows]
 
-    threshold = choose_threshold(spans(raw["validation"]), truths["validation"])
+    threshold = choose(spans(raw["validation"]), truths["validation"])
     metrics = {}
     for name in by_split:
         rows = decided(raw[name], threshold)

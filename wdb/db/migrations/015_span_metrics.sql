@@ -1,7 +1,8 @@
 -- wdb schema, part 15: span-extractor figures that answering "no description" cannot game.
 
 -- none_prob at or above which a prediction of this run is "no description"; chosen on the
--- validation split for the best combined F1 (NULL: a run from before, none when none_prob >= confidence)
+-- validation split, where it answers "none" as often as "none" is true (runs of the first wdb with
+-- this column chose it for the best combined F1; NULL: a run from before, none when none_prob >= confidence)
 ALTER TABLE span_runs ADD COLUMN none_threshold REAL;
 -- the epoch whose weights were kept: the best validation span IoU (early stopping)
 ALTER TABLE span_runs ADD COLUMN best_epoch INTEGER;
