@@ -78,7 +78,8 @@ def decide(span: Span, none_prob: float, confidence: float, threshold: float | N
 def choose_threshold(raw: list[tuple[Span, float, float]], truths: list[Span]) -> float:
     """The none_prob threshold at which these (validation) examples are answered "none" as often as
     "none" is true among them (the class's base rate); raw[k] = (best span, none_prob, confidence).
-    Of equally close thresholds, the highest.
+    Where several examples share the deciding none_prob, they all go the side that lands nearer the
+    base rate (equally near: "none").
 
     Not the threshold of the best F1: span hits (IoU >= 0.5) are rare, so F1 is cheap to raise by
     answering "none" more, and its best threshold sits where one validation site's none_prob
