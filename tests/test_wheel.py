@@ -91,6 +91,13 @@ def test_installed_wdb_migrates_ingests_queries_and_serves(installed):
     with sqlite3.connect(work / "w.db") as c:
         assert c.execute("SELECT count(*) FROM spans WHERE run_id = 1").fetchone()[0] == c.execute(
             "SELECT count(*) FROM media WHERE kind = 'image' AND pos IS NOT NULL").fetchone()[0] > 0
+    # CLIP scores of the archived images from the installed package (a tiny random open_clip model)
+    from test_fetch_score import tiny_clip
+
+    res = run(installed, "score", "w.db", "--model", tiny_clip(work / "tiny-clip", seed=0), "--texts", "alt,span")
+    assert res.returncode == 0, res.stderr
+    with sqlite3.connect(work / "w.db") as c:
+        assert c.execute("SELECT count(DISTINCT media_id) FROM clip_scores WHERE text_source = 'alt'").fetchone()[0] == 20
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
