@@ -132,11 +132,13 @@ def images_with_alt(conn, first_only: bool = True):
 
 
 def sig(conn, table, key, signal):
-    """{key: (value, label)} of the greatest version of a signal (computed here, in Python)."""
+    """{key: (value, label)} of the most recently computed version of a signal (the version of the
+    row of the latest run; computed here, in Python)."""
     col = "media_id" if table == "text_signals" else "url_key"
     extra = " AND source = 'alt'" if table == "text_signals" else ""
-    rows = conn.execute(f"SELECT {col}, version, value, label FROM {table} WHERE signal = ?{extra}", (signal,)).fetchall()
-    v = max(r[1] for r in rows)
+    rows = conn.execute(f"SELECT {col}, version, value, label, run_id FROM {table} WHERE signal = ?{extra}",
+                        (signal,)).fetchall()
+    v = max(rows, key=lambda r: (r[4] or 0, r[1]))[1]
     return {r[0]: (r[2], r[3]) for r in rows if r[1] == v}
 
 
@@ -268,6 +270,35 @@ def test_every_recipe_lists_a_pair_once_even_with_two_signal_versions(built, tmp
         rows = pairs(conn, r.name, **({"model": model} if "model" in r.params else {}))
         assert len(rows) == len(keys(rows)), r.name
         assert [x["media_id"] for x in rows] == sorted(x["media_id"] for x in rows), r.name  # the recipe's order
+    conn.close()
+
+
+def test_a_recipe_reads_the_most_recently_computed_signal_version(built, tmp_path):
+    """Version 10 of a signal is newer than version 9 (the greatest string, "img.9", is not the
+    newest): the recipe follows the run that computed it last."""
+    import shutil
+
+    db, _ = built
+    copy = tmp_path / "v10.db"
+    shutil.copy(db, copy)
+    conn = open_db(copy)
+    before = keys(pairs(conn, "datacomp_basic"))
+    assert before
+    with conn:
+        conn.execute("UPDATE image_signals SET version = 'img.9' WHERE signal = 'min_side'")
+        run = conn.execute("INSERT INTO runs (command, params, status, started_at) VALUES "
+                           "('signals', '{}', 'done', '2026-12-02T00:00:00Z')").lastrowid
+        # version 10 says every image is too small: datacomp_basic (min side >= 200) keeps none
+        conn.execute("INSERT INTO image_signals (url_key, signal, version, value, label, run_id) SELECT url_key, "
+                     "signal, 'img.10', 10, label, ? FROM image_signals WHERE signal = 'min_side'", (run,))
+    assert keys(pairs(conn, "datacomp_basic")) == set()
+    assert sig(conn, "image_signals", "url_key", "min_side") == {
+        k: (10.0, label) for k, label in conn.execute("SELECT url_key, label FROM image_signals WHERE version = 'img.10'")}
+    with conn:  # the older version computed again, last: it is the current one again
+        again = conn.execute("INSERT INTO runs (command, params, status, started_at) VALUES "
+                             "('signals', '{}', 'done', '2026-12-02T00:01:00Z')").lastrowid
+        conn.execute("UPDATE image_signals SET run_id = ? WHERE version = 'img.9'", (again,))
+    assert keys(pairs(conn, "datacomp_basic")) == before
     conn.close()
 
 

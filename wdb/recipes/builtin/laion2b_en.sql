@@ -10,7 +10,7 @@ LEFT JOIN clip_scores c ON c.media_id = m.id AND c.text_source = 'alt'
      AND c.model_id = (SELECT max(id) FROM clip_models WHERE name || '/' || pretrained = :model
                        OR (pretrained = '' AND name = :model) OR CAST(id AS TEXT) = :model)
 LEFT JOIN text_signals lg ON lg.media_id = m.id AND lg.source = 'alt' AND lg.signal = 'lang'
-     AND lg.version = (SELECT max(version) FROM text_signals WHERE signal = 'lang')
+     AND lg.version = (SELECT version FROM text_signals WHERE signal = 'lang' ORDER BY run_id DESC, version DESC LIMIT 1)
 WHERE m.kind = 'image' AND m.alt IS NOT NULL AND trim(m.alt) != ''
   AND c.score >= CAST(:min_score AS REAL)    -- rule: clip: CLIP score of the alt text >= :min_score
   AND lg.label = 'en'                        -- rule: english: alt text in English (fastText lid.176)
