@@ -408,8 +408,6 @@ class Collate:
         return torch.stack(rows)
 
     def __call__(self, batch):
-        import torch
-
         ok = [(i, p) for i, p, _, _ in batch if p is not None]
         failed = [(i, st, err) for i, p, st, err in batch if p is None]
         idx = [i for i, _ in ok]
