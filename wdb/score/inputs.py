@@ -242,16 +242,16 @@ class PointerReader:
         m = _WARC_LENGTH.search(data, 0, hend + 2) if hend > 0 else None
         if m is None:
             return None
-        block = data[hend + 4:hend + 4 + int(m.group(1))]
-        if len(block) != int(m.group(1)):
+        start = hend + 4  # the block is data[start:stop]; only the body is copied out
+        stop = start + int(m.group(1))
+        if len(data) < stop:
             return None
-        if not block.startswith(b"HTTP/"):
-            return block if len(block) <= self.cap else None
-        end = block.find(b"\r\n\r\n", 0, 1 << 16)
-        if end < 0 or _CODED.search(block, 0, end + 2):
+        if not data.startswith(b"HTTP/", start):
+            return data[start:stop] if stop - start <= self.cap else None
+        end = data.find(b"\r\n\r\n", start, min(stop, start + (1 << 16)))
+        if end < 0 or _CODED.search(data, start, end + 2):
             return None
-        body = block[end + 4:]
-        return body if len(body) <= self.cap else None
+        return data[end + 4:stop] if stop - end - 4 <= self.cap else None
 
     def read(self, loc: str, off: int, length: int | None, inner: int, sha256: str | None) -> bytes:
         import hashlib
