@@ -9,7 +9,9 @@ Builds a WARC holding real COCO photos (replicated with distinct URLs) and a pag
 with their captions as alt texts, ingests it, lets `wdb fetch` take the bytes from the archive,
 then measures, in the same run:
   - the input side alone (read + sha256 + decode + geometry + tokenise, DataLoader workers, no
-    model): images per CPU-second (resource.getrusage, self + joined children), per decode mode;
+    model): images per CPU-second (resource.getrusage, self + joined children), per decode mode,
+    with the main process's share and the steady rate (without the workers' start and exit);
+  - a per-stage profile of the input side (ms per image per step, one thread);
   - the bare model forward (encode_image + encode_text on tensors preprocessed in memory, same
     batch size; with several models, the sum of their times);
   - `wdb score` end to end (all models in one pass), with GPU utilisation sampled by nvidia-smi
@@ -88,51 +90,139 @@ class Before:
         return self.preprocess(decode_rgb(read_verified(*self.items[i][1:6])))
 
 
+class Stamped:
+    """Collate that stamps each batch with its worker's pid and CPU time (resource.getrusage, self):
+    the main process then sees what the workers spent between their first and last batch, without
+    their start (fork) and exit."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, batch):
+        import os
+        import resource
+
+        out = self.collate(batch)
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        out["stamp"] = (os.getpid(), r.ru_utime + r.ru_stime)
+        return out
+
+
 def input_side(items, geoms, tokenizers, texts, decode: str, workers: int, batch_size: int, preprocess) -> dict:
     """Read + decode + geometry + tokenise through the DataLoader as wdb score runs it; no model.
     decode="device" here is the workers' share only (read, sha256, header): the decode runs on the
-    GPU. Children's CPU time counts once the workers are joined (end of the iteration)."""
+    GPU. Children's CPU time counts once the workers are joined (end of the iteration). Also: the
+    main process's share, and the steady rate (each worker's CPU between its first and last batch,
+    over the images of the batches after its first, plus the main process's over the same span):
+    what a long run approaches once the workers' start and exit are spread over many images."""
+    import resource
+
     import torch
 
     from wdb.score import _worker_init
     from wdb.score.inputs import Collate, Images
 
-    c0, t0 = cpu_seconds(), time.perf_counter()
+    def main_cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    c0, m0, t0 = cpu_seconds(), main_cpu(), time.perf_counter()
     n = 0
     if decode == "before":
         ds, collate = Before(items, preprocess), None
     else:
         ds, collate = Images(items, geoms, decode), Collate([[t] for t in texts], tokenizers)
+        collate = Stamped(collate) if workers else collate
     loader = torch.utils.data.DataLoader(
         ds, batch_size=batch_size, num_workers=workers, collate_fn=collate,
         worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None)
+    first: dict = {}
+    last: dict = {}
+    m_first = None
     for batch in loader:
-        n += len(batch["idx"]) if isinstance(batch, dict) else len(batch)
+        k = len(batch["idx"]) if isinstance(batch, dict) else len(batch)
+        n += k
+        if isinstance(batch, dict) and "stamp" in batch:
+            pid, cpu = batch["stamp"]
+            if pid not in first:
+                first[pid] = [cpu, 0]
+            else:
+                last[pid] = cpu
+                first[pid][1] += k
+            if m_first is None:
+                m_first = main_cpu()
+    m_last = main_cpu()
     del loader
     cpu, wall = cpu_seconds() - c0, time.perf_counter() - t0
-    return {"decode": decode, "workers": workers, "images": n, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
-            "images_per_cpu_s": round(n / cpu, 1), "images_per_wall_s": round(n / wall, 1)}
+    out = {"decode": decode, "workers": workers, "images": n, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+           "images_per_cpu_s": round(n / cpu, 1), "images_per_wall_s": round(n / wall, 1),
+           "main_cpu_share": round((main_cpu() - m0) / cpu, 3)}
+    steady_n = sum(first[p][1] for p in last)
+    if steady_n:
+        steady_cpu = sum(last[p] - first[p][0] for p in last) + (m_last - m_first)
+        out.update(steady_images=steady_n, steady_images_per_cpu_s=round(steady_n / steady_cpu, 1),
+                   main_until_first_batch_s=round(m_first - m0, 3))
+    return out
 
 
-def floors(bodies: list[bytes], shortest: int) -> dict:
-    """In this process, one thread, same run: the JPEG decode alone (PIL, drafted as wdb does) and
-    the decode + wdb's geometry, per CPU-second: what the input side cannot beat on this CPU."""
+def stage_profile(items, bodies: list[bytes], geoms, tokenizer, texts: list[str], reps: int = 3) -> dict:
+    """ms per image for each step of the input side, in this process, one thread, same run: every
+    step on every image in turn, the best of `reps` per image (the machine is shared), summed."""
+    import hashlib
+
     import torch
 
-    from wdb.score.inputs import decode_rgb_reduced
+    from wdb.score.inputs import (PointerReader, decode_rgb_reduced, device_geometry, jpeg_chw_reduced,
+                                  pil_pixels, stack_hwc, to_uint8_chw)
 
+    shortest = max(g.shortest for g in geoms)
+    reader = PointerReader()
+    decoded = [jpeg_chw_reduced(b, shortest, 1 << 30) for b in bodies]
+    simplejpeg_ok = all(d is not None for d in decoded)
+    if not simplejpeg_ok:
+        decoded = [to_uint8_chw(decode_rgb_reduced(b, shortest, 1 << 30, True)) for b in bodies]
+    cropped = [device_geometry(d, geoms[0]) for d in decoded]
+
+    steps = {
+        "read (pread, gunzip, parse, sha256)": lambda i: reader.read(*items[i][1:6]),
+        "  of which sha256": lambda i: hashlib.sha256(bodies[i]).hexdigest(),
+        "decode (wdb draft)": lambda i: (jpeg_chw_reduced(bodies[i], shortest, 1 << 30) if simplejpeg_ok
+                                         else decode_rgb_reduced(bodies[i], shortest, 1 << 30, True)),
+        "  previous: PIL draft + copy to a tensor": lambda i: to_uint8_chw(decode_rgb_reduced(bodies[i], shortest,
+                                                                                               1 << 30, True)),
+        "geometry (tensor resize + center crop)": lambda i: device_geometry(decoded[i], geoms[0]),
+        "stack into the batch": lambda i: stack_hwc([cropped[i]]),
+        "all of pil_pixels (decode + geometry)": lambda i: pil_pixels(bodies[i], geoms, 1 << 30, True),
+    }
+    if simplejpeg_ok:
+        import simplejpeg
+
+        steps["  floor: 1/8-scale decode (entropy decoding)"] = lambda i: simplejpeg.decode_jpeg(
+            bodies[i], min_height=1, min_width=1)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    out = {}
+    total = dict.fromkeys(steps, 0.0)
     try:
-        for name, fn in (("decode_only", lambda b: decode_rgb_reduced(b, shortest, 1 << 30)),):
-            c0 = cpu_seconds()
-            for b in bodies:
-                fn(b)
-            out[name + "_per_cpu_s"] = round(len(bodies) / (cpu_seconds() - c0), 1)
+        for i in range(len(bodies)):
+            best = dict.fromkeys(steps, float("inf"))
+            for _ in range(reps):
+                for k, f in steps.items():
+                    t = time.thread_time()
+                    f(i)
+                    best[k] = min(best[k], time.thread_time() - t)
+            for k in steps:
+                total[k] += best[k]
     finally:
         torch.set_num_threads(before)
-    return out
+    ms = {k: round(v / len(bodies) * 1e3, 3) for k, v in total.items()}
+    best = float("inf")  # texts are tokenised per batch in the workers: a batch of 64 distinct texts
+    for _ in range(reps):
+        t = time.thread_time()
+        for b in range(0, len(texts), 64):
+            tokenizer(texts[b:b + 64])
+        best = min(best, time.thread_time() - t)
+    ms["tokenise (distinct texts, per batch)"] = round(best / len(texts) * 1e3, 3)
+    return {"images": len(bodies), "simplejpeg": simplejpeg_ok, "ms_per_image": ms}
 
 
 def thumbnails(bodies: list[bytes], side: int = 256, quality: int = 90) -> tuple[list[bytes], float]:
@@ -257,10 +347,18 @@ def main() -> None:
               f"({r['images_per_wall_s']:.1f}/s wall, {r['images']} images)", flush=True)
     from wdb.warc.payload import read_payload as _rp
 
-    all_bodies = [_rp(*r[1:5])[0] for r in rows]
-    report["floors"] = floors(all_bodies, max(g.shortest for g in geoms))
-    print(f"floor, same run, one thread: PIL JPEG decode alone (drafted as wdb does) "
-          f"{report['floors']['decode_only_per_cpu_s']:.1f} images/CPU-s", flush=True)
+    for r in report["input_side"]:
+        if "steady_images_per_cpu_s" in r:
+            print(f"  decode={r['decode']}: main process {100 * r['main_cpu_share']:.1f} % of the CPU time "
+                  f"({r['main_until_first_batch_s']:.3f} s of it before the first batch: the workers' fork); "
+                  f"steady rate (workers between their first and last batch + main) "
+                  f"{r['steady_images_per_cpu_s']:.1f} images/CPU-s over {r['steady_images']} images", flush=True)
+    n_prof = min(len(rows), 79)  # each distinct COCO photo once
+    prof_bodies = [_rp(*r[1:5])[0] for r in rows[:n_prof]]
+    report["stages"] = stage_profile(items[:n_prof], prof_bodies, geoms, toks[0], texts[:n_prof])
+    print(f"per-stage profile, ms per image, one thread, best of 3 per image ({n_prof} photos):", flush=True)
+    for k, v in report["stages"]["ms_per_image"].items():
+        print(f"  {k:48s} {v:6.3f}")
 
     # 2. reduced-size against full-size decoding, first model, every image with its alt text
     model, _, tokenizer = loaded[names[0]]

@@ -278,3 +278,94 @@ def test_batched_jpeg_decode_isolates_a_bad_jpeg():
     out = decode_jpegs_on(torch.device("cpu"), raw, [g])
     assert out[1] is None and [o[0].shape for o in (out[0], out[2])] == [(3, 224, 224)] * 2
     assert out[0][0].dtype == torch.uint8
+
+
+def _jpeg(im, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def test_libjpeg_turbo_decode_equals_pils_draft_at_every_scale():
+    """decode='draft' decodes JPEGs with simplejpeg straight into an array: the same pixels as
+    PIL's draft decode at the same DCT scale (1/1, 1/2, 1/4, 1/8: a wrong scale fails the shape),
+    on real COCO photos and a greyscale one; CMYK is left to PIL; the pixel cap is read from the
+    header; a truncated JPEG is left to PIL, which raises."""
+    pytest.importorskip("simplejpeg")
+    from PIL import Image
+
+    from wdb.fetch.probe import ImageProblem
+    from wdb.score.inputs import decode_rgb_reduced, jpeg_chw_reduced, pil_pixels, split_preprocess, to_uint8_chw
+
+    bodies = [f.read_bytes() for f in coco_files(10)]
+    grey = Image.open(io.BytesIO(bodies[0])).convert("L")
+    bodies.append(_jpeg(grey, quality=90))
+    scales = set()
+    for body in bodies:
+        w, h = Image.open(io.BytesIO(body)).size
+        for shortest in (32, 100, 224, 336, 10 ** 6):
+            got = jpeg_chw_reduced(body, shortest, 1 << 30)
+            want = to_uint8_chw(decode_rgb_reduced(body, shortest, 1 << 30, True))
+            assert got.dtype == torch.uint8 and got.shape == want.shape and torch.equal(got, want)
+            assert min(got.shape[1:]) >= min(shortest, w, h)  # the resize only shrinks
+            scales.add(round(w / got.shape[2]))
+    assert scales == {1, 2, 4, 8}
+    with pytest.raises(ImageProblem, match="pixel cap"):
+        jpeg_chw_reduced(bodies[0], 224, 1000)
+    cmyk = _jpeg(Image.open(io.BytesIO(bodies[1])).convert("CMYK"))
+    assert jpeg_chw_reduced(cmyk, 224, 1 << 30) is None
+    _, _, pre = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    g = split_preprocess(pre)
+    (px,) = pil_pixels(cmyk, [g], 1 << 30, True)  # PIL's CMYK -> RGB, then the tensor geometry
+    assert px.shape == (3, 224, 224)
+    cut = bodies[2][: len(bodies[2]) // 2]
+    assert jpeg_chw_reduced(cut, 224, 1 << 30) is None
+    with pytest.raises(OSError):
+        pil_pixels(cut, [g], 1 << 30, True)
+
+
+class _Views(torch.utils.data.Dataset):
+    """Items as Images gives them: resized + cropped views of HWC memory."""
+
+    def __init__(self, arrays, g):
+        self.arrays, self.g = arrays, g
+
+    def __len__(self):
+        return len(self.arrays)
+
+    def __getitem__(self, i):
+        from wdb.score.inputs import device_geometry
+
+        return i, ("pixels", [device_geometry(torch.from_numpy(self.arrays[i]).permute(2, 0, 1), self.g)]), "ok", None
+
+
+class _SharedCheck:
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, batch):
+        out = self.collate(batch)
+        assert out["stacks"][0].is_shared()  # allocated in shared memory in the worker: no copy on send
+        return out
+
+
+def test_batches_are_nhwc_in_shared_memory_and_normalise_as_a_plain_stack():
+    """The worker's batch is built in shared memory with each image's rows copied as they lie
+    (NHWC memory, an NCHW view); normalize makes it contiguous: the same floats as a plain stack."""
+    from PIL import Image
+
+    from wdb.score.inputs import Collate, device_geometry, normalize, split_preprocess
+
+    _, _, pre = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    g = split_preprocess(pre)
+    arrays = [__import__("numpy").array(Image.open(f).convert("RGB")) for f in coco_files(5)]
+    loader = torch.utils.data.DataLoader(_Views(arrays, g), batch_size=3, num_workers=1,
+                                         collate_fn=_SharedCheck(Collate([[] for _ in arrays], [])))
+    got = [b["stacks"][0] for b in loader]
+    assert [tuple(b.shape) for b in got] == [(3, 3, 224, 224), (2, 3, 224, 224)]
+    plain = torch.stack([device_geometry(torch.from_numpy(a).permute(2, 0, 1), g) for a in arrays])
+    allb = torch.cat(got)
+    assert got[0].stride()[1] == 1 and torch.equal(allb, plain)
+    cpu = torch.device("cpu")
+    x = normalize(got[0], g, cpu)
+    assert x.is_contiguous() and torch.equal(x, normalize(plain[:3].contiguous(), g, cpu))
