@@ -28,7 +28,7 @@ if [ "$MODE" = prepare ]; then
     $PIP download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d "$G/whl" open_clip_torch==3.3.0 ftfy==6.3.1 wcwidth==0.9.4 selectolax==1.0.2 zlib-ng==1.1.0 \
-        brotli==1.2.1 imagehash==4.3.2 pywavelets
+        brotli==1.2.1 imagehash==4.3.2 pywavelets simplejpeg==1.9.0
     COCO_SRC=${COCO_SRC:-$ROOT/../shared/corpus/coco-mini}
     mkdir -p "$G/coco-mini/annotations"
     cp -r "$COCO_SRC/val2017" "$G/coco-mini/"
@@ -40,7 +40,7 @@ fi
 RES=${OUT:-$G/results}
 mkdir -p "$RES"
 export PYTHONUNBUFFERED=1
-if ! $PY -c "import open_clip, selectolax, zlib_ng" 2>/dev/null; then
+if ! $PY -c "import open_clip, selectolax, zlib_ng, simplejpeg" 2>/dev/null; then
     if ls "$G"/whl/*.whl >/dev/null 2>&1; then
         $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
             "$G"/whl/*.whl || { echo "gpu_check: installing the carried wheels failed"; exit 3; }
