@@ -129,10 +129,19 @@ def to_uint8_chw(im):
     return torch.from_numpy(a).permute(2, 0, 1)
 
 
-try:  # libjpeg-turbo's own scaled decode into a numpy array (no PIL image, no copy out of it)
-    import simplejpeg as _sj
-except ImportError:  # PIL's draft instead
-    _sj = None
+_SJ: list = []  # [simplejpeg module or None], imported on first use (it imports numpy: not at CLI start)
+
+
+def simplejpeg():
+    """libjpeg-turbo's own scaled decode into a numpy array (no PIL image, no copy out of it); None
+    where the package is missing (PIL's draft decodes instead)."""
+    if not _SJ:
+        try:
+            import simplejpeg as sj
+        except ImportError:
+            sj = None
+        _SJ.append(sj)
+    return _SJ[0]
 
 
 def jpeg_chw_reduced(body: bytes, shortest: int, max_pixels: int):
@@ -151,10 +160,11 @@ def jpeg_chw_reduced(body: bytes, shortest: int, max_pixels: int):
 
     from ..fetch.probe import ImageProblem
 
-    if _sj is None:
+    sj = simplejpeg()
+    if sj is None:
         return None
     try:
-        h, w, cs, _ = _sj.decode_jpeg_header(body)
+        h, w, cs, _ = sj.decode_jpeg_header(body)
     except ValueError:
         return None
     if h * w > max_pixels:
@@ -163,7 +173,7 @@ def jpeg_chw_reduced(body: bytes, shortest: int, max_pixels: int):
         return None
     k = next((k for k in (8, 4, 2) if shortest > 0 and min(h, w) // k >= shortest), 1)
     try:  # exactly 1/k: no M/8 scale lies between 1/k and its output size
-        a = _sj.decode_jpeg(body, colorspace="RGB", min_height=-(-h // k), min_width=-(-w // k))
+        a = sj.decode_jpeg(body, colorspace="RGB", min_height=-(-h // k), min_width=-(-w // k))
     except ValueError:
         return None
     return torch.from_numpy(a).permute(2, 0, 1)
