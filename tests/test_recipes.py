@@ -386,6 +386,54 @@ def test_recipe_cli_list_show_count_diff(built):
     assert out.exit_code == 0 and "examples: http://127.0.0.1:8001/r?sql=" in out.output
 
 
+def test_parameter_options_take_either_spelling(built):
+    """`-p NAME=VALUE` and `-p NAME VALUE` give the same answer on every command with parameters
+    (recipe, check, export, query, sd; serve's `-p` is its port and stays one)."""
+    db, model = built
+    run = CliRunner().invoke
+    counts = []
+    for p in (["-p", f"model={model}", "-p", "percent=50"], ["-p", "model", model, "-p", "percent", "50"],
+              ["-p", "model", model, "-p", "percent=50"]):
+        out = run(cli, ["recipe", "count", str(db), "clip_top", *p, "--json"])
+        assert out.exit_code == 0, out.output
+        counts.append(json.loads(out.output)["pairs"])
+    assert counts[0] == counts[1] == counts[2] > 0
+    diffs = [run(cli, ["recipe", "diff", str(db), "datacomp_basic", "described", *b, "--json"])
+             for b in (["-b", f"model={model}"], ["-b", "model", model])]
+    assert all(d.exit_code == 0 for d in diffs) and json.loads(diffs[0].output) == json.loads(diffs[1].output)
+    rows = [run(cli, ["query", str(db), "alt_pairs", *p]) for p in (["-p", "min_words", "1"], ["-p", "min_words=1"])]
+    assert rows[0].exit_code == 0 and rows[0].output == rows[1].output and rows[0].output.count("\n") > 0
+    out = run(cli, ["recipe", "count", str(db), "clip_top", "-p", "model", "--json"])
+    assert out.exit_code == 2 and "NAME=VALUE" in out.output  # a name without a value stays a usage error
+
+
+def test_the_parameter_rewrite_itself():
+    import click
+
+    from wdb.cli import ParamCommand
+
+    @click.command(cls=ParamCommand)
+    @click.option("-p", "pairs", type=(str, str), multiple=True)
+    @click.option("-q", "singles", multiple=True, metavar="NAME=VALUE")
+    @click.option("--port", "-n", type=int, default=0)
+    @click.argument("rest", nargs=-1)
+    def show(pairs, singles, port, rest):
+        click.echo(json.dumps([pairs, singles, port, rest]))
+
+    def parsed(*args):
+        out = CliRunner().invoke(show, list(args))
+        assert out.exit_code == 0, out.output
+        return json.loads(out.output)
+
+    assert parsed("-p", "a=1", "-p", "b", "2=3", "-q", "c", "-4", "-q", "d=5") == [
+        [["a", "1"], ["b", "2=3"]], ["c=-4", "d=5"], 0, []]
+    assert parsed("-p", "u=http://x/?k=v", "-n", "7", "x") == [[["u", "http://x/?k=v"]], [], 7, ["x"]]
+    # after "--" nothing is rewritten; a value may not look like an option ("--...")
+    assert parsed("--", "-p", "a=1") == [[], [], 0, ["-p", "a=1"]]
+    out = CliRunner().invoke(show, ["-q", "c", "--port", "3"])
+    assert out.exit_code == 0 and json.loads(out.output)[1:3] == [["c"], 3]  # left to the command's own check
+
+
 @pytest.mark.parametrize("body, message", [
     ("SELECT id AS media_id FROM media", "must select media_id, text, text_source; it lacks text, text_source"),
     ("SELECT id AS media_id, alt AS text, 'alt' AS text_source FROM mediaa", "no such table: mediaa"),

@@ -58,6 +58,42 @@ def errors():
         raise click.ClickException(str(e)) from e
 
 
+class ParamCommand(click.Command):
+    """A command whose parameter options (`-p`, and recipe diff's `-a`/`-b`) take either spelling,
+    `-p NAME=VALUE` or `-p NAME VALUE`, whichever the option itself parses: the other is rewritten
+    before click reads the arguments. A NAME never holds "=", so the rewrite is unambiguous; a value
+    after NAME may start with "-" (a negative number), not with "--"."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        pairs, singles = set(), set()
+        for o in self.params:
+            if not isinstance(o, click.Option) or not o.multiple:
+                continue
+            if o.nargs == 2:
+                pairs.update(o.opts)
+            elif o.metavar == "NAME=VALUE":
+                singles.update(o.opts)
+        out, i = [], 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                out.extend(args[i:])
+                break
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if a in pairs and nxt is not None and "=" in nxt and not nxt.startswith("-"):
+                name, _, value = nxt.partition("=")
+                out += [a, name, value]
+                i += 2
+            elif (a in singles and nxt is not None and "=" not in nxt and not nxt.startswith("-")
+                  and i + 2 < len(args) and not args[i + 2].startswith("--")):
+                out += [a, f"{nxt}={args[i + 2]}"]
+                i += 3
+            else:
+                out.append(a)
+                i += 1
+        return super().parse_args(ctx, out)
+
+
 def name_values(items, flag: str = "-p") -> dict[str, str]:
     """`NAME=VALUE` options (recipe parameters) as a dict; a usage error for anything else."""
     out = {}

@@ -8,13 +8,13 @@ import sys
 import click
 
 from ..errors import WdbError
-from . import _open, cli, errors
+from . import ParamCommand, _open, cli, errors
 
 
-@cli.command()
+@cli.command(cls=ParamCommand)
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("name")
-@click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A :parameter and its value.")
+@click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A :parameter and its value (NAME VALUE or NAME=VALUE).")
 @click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
 @click.option("--json", "fmt", flag_value="json", help="A JSON array of objects.")
 @click.option("--nl", "fmt", flag_value="nl", default=True, help="One JSON object per line (default).")

@@ -6,17 +6,17 @@ import sys
 
 import click
 
-from . import _open, cli, errors, name_values
+from . import ParamCommand, _open, cli, errors, name_values
 
 from ..export.formats import FORMATS
 
 
-@cli.command("export")
+@cli.command("export", cls=ParamCommand)
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("recipe")
 @click.argument("out", type=click.Path(file_okay=False), required=False)
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="webdataset", show_default=True)
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter (NAME=VALUE or NAME VALUE).")
 @click.option("--shard-size", default=10_000, show_default=True, help="Pairs per shard (page formats: whole pages).")
 @click.option("--resize", type=int, default=None, help="Shorter side to this many pixels, keeping the ratio "
               "(img2dataset keep_ratio; only images larger than that).")
@@ -66,10 +66,10 @@ def export_cmd(db_path, recipe, out, fmt, params, shard_size, resize, max_images
         click.echo(f"wdb: shards and manifest.json in {out}", err=True)
 
 
-@cli.command("check")
+@cli.command("check", cls=ParamCommand)
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("recipe")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter (NAME=VALUE or NAME VALUE).")
 @click.option("--superset", default=None, help="A recipe (or export:ID) whose pairs must include these.")
 @click.option("--superset-param", multiple=True, metavar="NAME=VALUE", help="A parameter of the superset recipe.")
 @click.option("--no-verify", is_flag=True, help="Do not read the bytes of each pointer.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import BadParameter
-from . import _open, cli, errors, name_values
+from . import ParamCommand, _open, cli, errors, name_values
 
 
 def _find(name: str):
@@ -63,10 +63,10 @@ def show(name: str) -> None:
     click.echo(_find(name).sql, nl=False)
 
 
-@recipe.command()
+@recipe.command(cls=ParamCommand)
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("name")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A recipe parameter (NAME=VALUE or NAME VALUE).")
 @click.option("--rules", "by_rule", is_flag=True, help="Also how many candidates each rule drops.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def count(db_path: str, name: str, params, by_rule: bool, as_json: bool) -> None:
@@ -102,11 +102,11 @@ def count(db_path: str, name: str, params, by_rule: bool, as_json: bool) -> None
             click.echo(f"  {r['rule']:<12} drops {r['fails']:>8,} (first to drop {r['first']:,})  {r['about']}")
 
 
-@recipe.command()
+@recipe.command(cls=ParamCommand)
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.argument("a")
 @click.argument("b")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter of both recipes.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter of both recipes (NAME=VALUE or NAME VALUE).")
 @click.option("-a", "a_params", multiple=True, metavar="NAME=VALUE", help="A parameter of recipe A only.")
 @click.option("-b", "b_params", multiple=True, metavar="NAME=VALUE", help="A parameter of recipe B only.")
 @click.option("--url", "base_url", default="http://127.0.0.1:8001", show_default=True,

@@ -11,7 +11,7 @@ from ..sd.generate import GenerateSettings
 from ..sd.prompts import PromptSettings
 from ..sd.report import ReportSettings
 from ..sd.train import TrainSettings
-from . import PipelineGroup, _open, cli, errors
+from . import ParamCommand, PipelineGroup, _open, cli, errors
 
 
 def _finish(res, silent: bool = False) -> None:
@@ -54,10 +54,10 @@ def sd_prompts(db_path, name, source, groups, seed) -> None:
     _finish(res)
 
 
-@sd.command("train")
+@sd.command("train", cls=ParamCommand)
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.option("--recipe", required=True, help="Recipe name (built in) or a .sql path.")
-@click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A recipe :parameter and its value.")
+@click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A recipe :parameter and its value (NAME VALUE or NAME=VALUE).")
 @click.option("--base", default=TrainSettings.base, show_default=True,
               help="Base model: a Hugging Face id or a local save_pretrained folder.")
 @click.option("--mode", type=click.Choice(["lora", "full"]), default=TrainSettings.mode, show_default=True)
@@ -137,13 +137,13 @@ def sd_generate(db_path, model, base, prompts, images, seed, steps, guidance, wi
     _finish(res)
 
 
-@sd.command("eval")
+@sd.command("eval", cls=ParamCommand)
 @click.argument("db_path", type=click.Path(dir_okay=False, exists=True))
 @click.option("--model", default=EvalSettings.model, show_default=True, help="open_clip model name (or local-dir:).")
 @click.option("--pretrained", default=EvalSettings.pretrained, show_default=True, help="open_clip pretrained tag or file.")
 @click.option("--batch-size", default=EvalSettings.batch_size, show_default=True)
 @click.option("--reference", default=None, help="A recipe whose images are the reference of a Fréchet distance.")
-@click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A reference recipe :parameter.")
+@click.option("-p", "--param", "params", type=(str, str), multiple=True, help="A reference recipe :parameter (NAME VALUE or NAME=VALUE).")
 @click.option("--limit", type=int, default=None, help="At most this many images.")
 @click.option("--device", default=EvalSettings.device, show_default=True)
 def sd_eval(db_path, model, pretrained, batch_size, reference, params, limit, device) -> None:
