@@ -2,6 +2,7 @@
 
     python bench/spans_bench.py --speed DB [--ref main]     # windows/s and contexts/s, before/after, one run
     python bench/spans_bench.py --experiment DB             # the defaults' table (README)
+    python bench/spans_bench.py --seeds 0,1,2,3,4 DB        # the defaults on the whole corpus, per seed (README)
 
 DB: a database with the real corpus ingested (`make setup` plus the 129 real pages, see README).
 Neither mode writes to DB: examples are read, models are trained in memory.
@@ -156,28 +157,30 @@ def speed(db: str, ref: str, train_windows: int, contexts: int) -> dict:
     return out
 
 
-def experiment(db: str, seed: int, configs: list) -> list[dict]:
+def experiment(db: str, seed: int, configs: list, base: dict | None = None, reach: bool = True) -> list[dict]:
+    """Each configuration (BASE, or `base`, changed by it) trained and scored; base={} trains at
+    the defaults (`wdb spans train`'s, on the whole corpus: the same run as the CLI's for a seed)."""
     import torch
 
     from wdb.db import connect
     from wdb.spans.data import load_training_examples, split_by_domain
     from wdb.spans.model import encode, load
     from wdb.spans.settings import TrainParams
-    from wdb.spans.train import fit, seed_all, split_metrics
+    from wdb.spans.train import fit, metrics_at, seed_all, split_raw
 
     conn = connect(db)
     dev = torch.device("cpu")
     rows = []
     cache: dict = {}
-    # window length by reach (tokenisation only): positives whose span shares a window with the marker
-    tok, _ = load(None)
-    pos = [e for e in load_training_examples(conn, seed, 0.0) if e.label]
-    reach = {n: dict(trainable=len(encode(tok, pos, n, train=True)),
-                     in_centred_window=sum(w.has_label for w in encode(tok, pos, n, train=False)))
-             for n in (48, 64, 96, 128, 256)}
-    print(json.dumps({"positives": len(pos), "reach": reach}), flush=True)
+    if reach:  # window length by reach (tokenisation only): positives whose span shares a window with the marker
+        tok, _ = load(None)
+        pos = [e for e in load_training_examples(conn, seed, 0.0) if e.label]
+        fits = {n: dict(trainable=len(encode(tok, pos, n, train=True)),
+                        in_centred_window=sum(w.has_label for w in encode(tok, pos, n, train=False)))
+                for n in (48, 64, 96, 128, 256)}
+        print(json.dumps({"positives": len(pos), "reach": fits}), flush=True)
     for name, change in configs:
-        cfg = dict(BASE, **change)
+        cfg = dict(BASE if base is None else base, **change)
         by_site = cfg.pop("by_site", True)
         p = TrainParams(seed=seed, **cfg)
         key = (p.negatives, p.max_examples, by_site)
@@ -187,8 +190,8 @@ def experiment(db: str, seed: int, configs: list) -> list[dict]:
             cache[key] = {s: [e for e in ex if split[e.media_id] == s] for s in ("train", "validation", "test")}
         by_split = cache[key]
         if ("baselines", key) not in cache:
-            cache[("baselines", key)] = True
-            print(json.dumps(baselines(by_split, name)), flush=True)
+            cache[("baselines", key)] = baselines(by_split, name)
+            print(json.dumps(cache[("baselines", key)]), flush=True)
         seed_all(seed)
         tok, model = load(None)
         train_w = encode(tok, by_split["train"], p.max_length, train=True)
@@ -198,15 +201,29 @@ def experiment(db: str, seed: int, configs: list) -> list[dict]:
                   lambda ep, m: print(f"  {name}: epoch {ep} validation span IoU {m['validation']['span_iou']}",
                                       file=sys.stderr, flush=True), eval_train=False)
         secs = time.perf_counter() - t
-        threshold, m = split_metrics(tok, model, by_split, dev, p)
-        f1_t, f1_m = split_metrics(tok, model, by_split, dev, p, choose=f1_threshold)
-        row = dict(config=name, **cfg, by_site=by_site, train_examples=len(by_split["train"]),
+        raw, truths = split_raw(tok, model, by_split, dev, p)
+        threshold, m = metrics_at(raw, truths)
+        f1_t, f1_m = metrics_at(raw, truths, choose=f1_threshold)
+        row = dict(config=name, seed=seed, **cfg, by_site=by_site, train_examples=len(by_split["train"]),
                    train_windows=len(train_w), epochs_run=res.epochs, best_epoch=res.best_epoch,
                    seconds=round(secs, 1), threshold=round(threshold, 4), validation=m["validation"], test=m["test"],
-                   f1_threshold=round(f1_t, 4), f1_threshold_test=f1_m["test"])
+                   f1_threshold=round(f1_t, 4), f1_threshold_test=f1_m["test"],
+                   test_none_auc=none_auc(raw["test"], truths["test"]),
+                   baselines={k: v["test"] for k, v in cache[("baselines", key)].items() if k != "baselines_for"})
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
+
+
+def none_auc(raw: list, truths: list) -> float | None:
+    """How well none_prob ranks the true "none" examples above those with a span: the probability
+    that a random one of the first has the higher none_prob (ties count half); 0.5 is chance."""
+    nones = [r[7] for r, t in zip(raw, truths, strict=True) if t is None]
+    spans = [r[7] for r, t in zip(raw, truths, strict=True) if t is not None]
+    if not nones or not spans:
+        return None
+    wins = sum((a > b) + 0.5 * (a == b) for a in nones for b in spans)
+    return round(wins / (len(nones) * len(spans)), 3)
 
 
 def f1_threshold(raw, truths) -> float:
@@ -249,6 +266,24 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def seed_table(rows: list[dict]) -> str:
+    def f(x):
+        return "–" if x is None else f"{x:.3f}"
+
+    def em_iou(m):
+        return f"{f(m['span_em'])} / {f(m['span_iou'])}"
+
+    lines = ["| seed | test examples | model span EM / IoU | nearest sentence | figcaption | \"none\" share (true) | "
+             "with the F1 threshold | none P / R | none-vs-span AUC of `none_prob` |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t, b, f1 = r["test"], r["baselines"], r["f1_threshold_test"]
+        lines.append(f"| {r['seed']} | {t['n']} | {em_iou(t)} | {em_iou(b['nearest_sentence'])} | {em_iou(b['figcaption'])} | "
+                     f"{f(t['none_share'])} ({f(t['true_none_share'])}): {t['none_share'] / t['true_none_share']:.2f}x | "
+                     f"{f1['none_share'] / f1['true_none_share']:.2f}x | {f(t['none_precision'])} / {f(t['none_recall'])} | "
+                     f"{r['test_none_auc']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("db")
@@ -257,14 +292,16 @@ def main() -> None:
     ap.add_argument("--ref", default="main", help="git ref of today's code for --speed")
     ap.add_argument("--train-windows", type=int, default=48)
     ap.add_argument("--contexts", type=int, default=128)
+    ap.add_argument("--seeds", default=None,
+                    help="comma list: train at the defaults on the whole corpus once per seed (the README's five-seed table)")
     ap.add_argument("--only", default=None, help="--experiment: comma list of config numbers (1-based)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-examples", type=int, default=None, help="--experiment: override BASE's cap (smoke runs)")
     ap.add_argument("--epochs", type=int, default=None, help="--experiment: override BASE's epochs (smoke runs)")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     a = ap.parse_args()
-    if not (a.speed or a.experiment):
-        ap.error("give --speed and/or --experiment")
+    if not (a.speed or a.experiment or a.seeds):
+        ap.error("give --speed, --experiment and/or --seeds")
     result: dict = {}
     if a.speed:
         result["speed"] = speed(a.db, a.ref, a.train_windows, a.contexts)
@@ -274,6 +311,11 @@ def main() -> None:
         configs = CONFIGS if not a.only else [CONFIGS[int(k) - 1] for k in a.only.split(",")]
         result["experiment"] = experiment(a.db, a.seed, configs)
         print(table(result["experiment"]))
+    if a.seeds:
+        base = {k: v for k, v in (("max_examples", a.max_examples), ("epochs", a.epochs)) if v is not None}
+        result["seeds"] = [row for k in a.seeds.split(",")
+                           for row in experiment(a.db, int(k), [("defaults", {})], base=base, reach=False)]
+        print(seed_table(result["seeds"]))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2))
 

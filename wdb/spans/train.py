@@ -209,20 +209,26 @@ def _train(conn: sqlite3.Connection, p: TrainParams, log) -> int:
     return run_id
 
 
-def split_metrics(tok, model, by_split: dict, device, p: TrainParams,
-                  choose=choose_threshold) -> tuple[float, dict[str, dict]]:
-    """The none threshold chosen on the validation split (by `choose`), and the model's figures on
-    every split."""
+def split_metrics(tok, model, by_split: dict, device, p: TrainParams) -> tuple[float, dict[str, dict]]:
+    """The none threshold chosen on the validation split, and the model's figures on every split."""
+    return metrics_at(*split_raw(tok, model, by_split, device, p))
+
+
+def split_raw(tok, model, by_split: dict, device, p: TrainParams) -> tuple[dict, dict]:
+    """Per split, the model's raw answers (`predict.infer` rows) and the true page spans."""
     raw = {name: infer(tok, model, sel, p.max_length, 64, device, p.max_span_tokens, p.bf16)
            for name, sel in by_split.items()}
     truths = {name: [e.to_page(*e.label) if e.label else None for e in sel] for name, sel in by_split.items()}
+    return raw, truths
 
-    def spans(rows):
-        return [((r[1], r[2]) if r[1] is not None else None, r[7], r[6]) for r in rows]
 
-    threshold = choose(spans(raw["validation"]), truths["validation"])
+def metrics_at(raw: dict, truths: dict, choose=choose_threshold) -> tuple[float, dict[str, dict]]:
+    """The none threshold chosen by `choose` on the validation split's raw answers, and every
+    split's figures at that threshold."""
+    val = [((r[1], r[2]) if r[1] is not None else None, r[7], r[6]) for r in raw["validation"]]
+    threshold = choose(val, truths["validation"])
     metrics = {}
-    for name in by_split:
+    for name in raw:
         rows = decided(raw[name], threshold)
         metrics[name] = scores([((r[1], r[2]) if r[1] is not None else None, t)
                                 for r, t in zip(rows, truths[name], strict=True)])
