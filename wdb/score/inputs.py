@@ -16,6 +16,7 @@ a JPEG that fails there) is decoded in the worker as with "draft".
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -129,19 +130,16 @@ def to_uint8_chw(im):
     return torch.from_numpy(a).permute(2, 0, 1)
 
 
-_SJ: list = []  # [simplejpeg module or None], imported on first use (it imports numpy: not at CLI start)
-
-
+@functools.cache
 def simplejpeg():
     """libjpeg-turbo's own scaled decode into a numpy array (no PIL image, no copy out of it); None
-    where the package is missing (PIL's draft decodes instead)."""
-    if not _SJ:
-        try:
-            import simplejpeg as sj
-        except ImportError:
-            sj = None
-        _SJ.append(sj)
-    return _SJ[0]
+    where the package is missing (PIL's draft decodes instead). Imported on first use: it imports
+    numpy, which no `wdb` command loads at start."""
+    try:
+        import simplejpeg as sj
+    except ImportError:
+        return None
+    return sj
 
 
 def jpeg_chw_reduced(body: bytes, shortest: int, max_pixels: int):
