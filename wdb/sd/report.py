@@ -94,6 +94,11 @@ def _plots(data: dict, out: Path) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def save(fig, path: Path) -> None:
+        fig.tight_layout()
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+
     rows = data["rows"]
     series = sorted({(r["model"], r["kind"]) for r in rows})
     fig, axes = plt.subplots(2, 4, figsize=(16, 7))
@@ -106,9 +111,7 @@ def _plots(data: dict, out: Path) -> int:
         ax.set_title(metric)
         ax.set_xlabel("prompt level")
     axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "metrics_by_level.png", dpi=80)
-    plt.close(fig)
+    save(fig, out / "metrics_by_level.png")
     n = 1
     models = sorted({(r["model"], r["kind"]) for r in rows if r["ratings"]})
     if models:
@@ -126,9 +129,7 @@ def _plots(data: dict, out: Path) -> int:
         ax.set_ylim(0, 5)
         ax.set_title("manual ratings (0-5)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "ratings.png", dpi=80)
-        plt.close(fig)
+        save(fig, out / "ratings.png")
         n += 1
     if data["losses"]:
         fig, ax = plt.subplots(figsize=(8, 4))
@@ -137,9 +138,7 @@ def _plots(data: dict, out: Path) -> int:
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "loss.png", dpi=80)
-        plt.close(fig)
+        save(fig, out / "loss.png")
         n += 1
     return n
 
