@@ -1,3 +1,4 @@
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -20,8 +21,6 @@ def coco_photos(n: int) -> list[Path]:
 
 def coco_caption_lists() -> dict[str, list[str]]:
     """{photo file name: its human captions, stripped, in the annotation file's order}."""
-    import json
-
     ann = json.loads((COCO / "annotations" / "captions_val2017.json").read_text())
     names = {i["id"]: i["file_name"] for i in ann["images"]}
     caps: dict[str, list[str]] = {}
@@ -140,3 +139,19 @@ def archive_htmls():
                 pl = parse_http_response(rec.block, 64 << 20)
                 if _mime(pl.headers.get("content-type")) in HTML_TYPES:
                     yield f"{f.name}@{rec.offset}", decode_html(pl.body, pl.headers.get("content-type"))[0]
+
+
+# a tiny random open_clip model (checks plumbing and maths, never quality)
+TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+def tiny_clip(path: Path, seed: int) -> str:
+    """A tiny random open_clip model saved as a folder; its `local-dir:` name."""
+    torch = pytest.importorskip("torch")
+    open_clip = pytest.importorskip("open_clip")
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY, "preprocess_cfg": {}}))
+    torch.manual_seed(seed)
+    torch.save(open_clip.CLIP(**TINY).state_dict(), path / "open_clip_pytorch_model.bin")
+    return f"local-dir:{path}"

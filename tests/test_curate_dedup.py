@@ -167,7 +167,7 @@ def test_clip_cells_find_the_planted_near_duplicates():
 
 
 def test_clip_plumbing_with_a_tiny_model(planted, tmp_path):
-    from test_fetch_score import tiny_clip
+    from conftest import tiny_clip
     from wdb.score import ScoreSettings, score
 
     db, expect, _ = planted

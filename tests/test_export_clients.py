@@ -10,13 +10,11 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT
+from conftest import ROOT, TINY
 from export_data import built_with_all_alts
 from wdb.cli import cli
 from wdb.db import open_db
 
-TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
 
 TRAIN = """import sys
 import open_clip

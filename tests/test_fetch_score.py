@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import CORPUS, coco_caption_lists, corpus
+from conftest import CORPUS, coco_caption_lists, corpus, tiny_clip
 from warcs import gz_members, record
 from warcs import http as http_response
 from wdb.cli import cli
@@ -185,18 +185,6 @@ def test_fetch_is_incremental_and_retry_failed(fetched):
 
 # ---- scoring with tiny open_clip models --------------------------------------------------------
 
-TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-
-
-def tiny_clip(path: Path, seed: int) -> str:
-    torch = pytest.importorskip("torch")
-    open_clip = pytest.importorskip("open_clip")
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY, "preprocess_cfg": {}}))
-    torch.manual_seed(seed)
-    torch.save(open_clip.CLIP(**TINY).state_dict(), path / "open_clip_pytorch_model.bin")
-    return f"local-dir:{path}"
 
 
 def test_scores_equal_an_independent_open_clip_computation(fetched, tmp_path):

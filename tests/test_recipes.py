@@ -38,7 +38,7 @@ def build(folder):
     """The database described above; returns (db path, tiny model name)."""
     from PIL import Image
 
-    from test_fetch_score import tiny_clip
+    from conftest import tiny_clip
     from wdb.curate import DedupSettings, SignalsSettings, dedup, signals
     from wdb.fetch import FetchSettings, fetch
     from wdb.ingest import ingest

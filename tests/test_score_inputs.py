@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS
-from test_fetch_score import coco_captions, tiny_clip
+from conftest import CORPUS, tiny_clip
+from test_fetch_score import coco_captions
 from warcs import gz_members, http, record
 from wdb.db import open_db
 from wdb.ingest import ingest

@@ -19,7 +19,7 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT, corpus
+from conftest import ROOT, corpus, tiny_clip
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,6 @@ def test_installed_wdb_migrates_ingests_queries_and_serves(installed):
         assert c.execute("SELECT count(*) FROM spans WHERE run_id = 1").fetchone()[0] == c.execute(
             "SELECT count(*) FROM media WHERE kind = 'image' AND pos IS NOT NULL").fetchone()[0] > 0
     # CLIP scores of the archived images from the installed package (a tiny random open_clip model)
-    from test_fetch_score import tiny_clip
-
     res = run(installed, "score", "w.db", "--model", tiny_clip(work / "tiny-clip", seed=0), "--texts", "alt,span")
     assert res.returncode == 0, res.stderr
     with sqlite3.connect(work / "w.db") as c:
