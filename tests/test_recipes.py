@@ -7,6 +7,7 @@ independent Python computation of the rule it cites over the same rows."""
 import io
 import json
 import math
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -300,6 +301,26 @@ def test_a_recipe_reads_the_most_recently_computed_signal_version(built, tmp_pat
         conn.execute("UPDATE image_signals SET run_id = ? WHERE version = 'img.9'", (again,))
     assert keys(pairs(conn, "datacomp_basic")) == before
     conn.close()
+
+
+@pytest.mark.parametrize("table", ["text_signals", "image_signals", "page_signals"])
+def test_the_current_version_of_a_signal_is_one_index_seek(built, table):
+    """The lookup every built-in recipe makes per signal (migrations/016_signal_versions.sql): the
+    planner answers it from the (signal, run_id, version) index, without reading the signal's rows
+    into a sort; the same query in each recipe file."""
+    from pathlib import Path
+
+    db, _ = built
+    conn = open_db(db)
+    q = f"SELECT version FROM {table} WHERE signal = 'lang' ORDER BY run_id DESC, version DESC LIMIT 1"
+    plan = " ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + q))
+    conn.close()
+    assert f"COVERING INDEX {table}_current" in plan and "TEMP B-TREE" not in plan, plan
+    builtin = Path(recipes.__file__).parent / "builtin"
+    for f in builtin.glob("*.sql"):
+        for t, signal in re.findall(r"SELECT version FROM (\w+_signals) WHERE signal = '(\w+)' ORDER BY", f.read_text()):
+            assert f"SELECT version FROM {t} WHERE signal = '{signal}' ORDER BY run_id DESC, version DESC LIMIT 1" \
+                in f.read_text(), f.name
 
 
 def test_diff_reason_counts_add_up_and_name_the_rule(built):
