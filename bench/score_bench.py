@@ -12,8 +12,8 @@ then measures, in the same run:
     model): images per CPU-second (resource.getrusage, self + joined children), per decode mode,
     with the main process's share and the steady rate (without the workers' start and exit);
   - a per-stage profile of the input side (ms per image per step, one thread);
-  - the input side in one thread without the DataLoader (each image once, in order): the ceiling
-    of the workers' rate;
+  - the same input side in this process, one thread, no worker processes: the ceiling of the
+    workers' rate;
   - the bare model forward (encode_image + encode_text on tensors preprocessed in memory, same
     batch size; with several models, the sum of their times);
   - `wdb score` end to end (all models in one pass), with GPU utilisation sampled by nvidia-smi
@@ -227,34 +227,6 @@ def stage_profile(items, bodies: list[bytes], geoms, tokenizer, texts: list[str]
     return {"images": len(bodies), "simplejpeg": simplejpeg_ok, "ms_per_image": ms}
 
 
-def sequential(items, geoms, tokenizer, texts: list[str], batch_size: int, reps: int = 2) -> dict:
-    """The input side in this process, one thread, no DataLoader: each image once, in order (read
-    with sha256, decode, geometry), a stack and the texts' tokens per batch, as a worker does; the
-    better of `reps` passes. The ceiling the workers approach (no fork, no IPC, no second process
-    on the machine)."""
-    import torch
-
-    from wdb.score.inputs import PointerReader, pil_pixels, stack_hwc
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    best = float("inf")
-    try:
-        for _ in range(reps):
-            reader = PointerReader()
-            t = time.thread_time()
-            for b in range(0, len(items), batch_size):
-                pix = [pil_pixels(reader.read(*it[1:6]), geoms, 1 << 30, True)
-                       for it in items[b:b + batch_size]]
-                for g in range(len(geoms)):
-                    stack_hwc([p[g] for p in pix])
-                tokenizer(texts[b:b + batch_size])
-            best = min(best, time.thread_time() - t)
-    finally:
-        torch.set_num_threads(before)
-    return {"images": len(items), "cpu_s": round(best, 3), "images_per_cpu_s": round(len(items) / best, 1)}
-
-
 def thumbnails(bodies: list[bytes], side: int = 256, quality: int = 90) -> tuple[list[bytes], float]:
     """What a thumbnail at fetch time would cost: full decode, resize (short side `side`, PIL
     bicubic, as img2dataset), JPEG encode; returns the thumbnails and images per CPU-second."""
@@ -389,8 +361,12 @@ def main() -> None:
     print(f"per-stage profile, ms per image, one thread, best of 3 per image ({n_prof} photos):", flush=True)
     for k, v in report["stages"]["ms_per_image"].items():
         print(f"  {k:48s} {v:6.3f}")
-    report["sequential"] = sequential(items, geoms, toks[0], texts, args.batch_size)
-    print(f"input side in one thread, no DataLoader (each image once, in order; the ceiling of the workers): "
+    # the same Images + Collate in this process, one thread: no fork, no IPC, no second process
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    report["sequential"] = input_side(items, geoms, toks, texts, "draft", 0, args.batch_size, None)
+    torch.set_num_threads(before)
+    print(f"input side in this process, one thread, no worker processes (the ceiling of the workers): "
           f"{report['sequential']['images_per_cpu_s']:.1f} images/CPU-s ({len(items)} images)", flush=True)
 
     # 2. reduced-size against full-size decoding, first model, every image with its alt text

@@ -94,7 +94,7 @@ def main() -> None:
     for t in CURRENT:
         with_i, without = lookups(db, t), lookups(bare, t)
         if with_i:
-            n = sqlite3.connect(db).execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            n = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             print(f"current-version lookup, {t} ({n} rows, {len(with_i)} signals): "
                   f"{1e3 * sum(with_i) / len(with_i):.3f} ms with the index, "
                   f"{1e3 * sum(without) / len(without):.2f} ms without ({sum(without) / sum(with_i):.0f}x)")
